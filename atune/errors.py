@@ -1,0 +1,60 @@
+"""The public exception hierarchy.
+
+Every error atune raises on purpose derives from :class:`AtuneError`. Errors about
+user input also subclass the matching builtin (``ValueError``, ``TypeError``), so
+``except ValueError`` keeps working for code written against Ray Tune.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AtuneError",
+    "ConfigError",
+    "ConfigTypeError",
+    "SerializationError",
+    "TrialError",
+    "TrialWorkerDiedError",
+    "TuneError",
+]
+
+
+class AtuneError(Exception):
+    """Base class of every error raised by atune itself."""
+
+
+# Ray Tune's name for the same thing: ``except tune.TuneError`` ports unchanged.
+TuneError = AtuneError
+
+
+class ConfigError(AtuneError, ValueError):
+    """A parameter has a value atune cannot accept.
+
+    The message names the parameter, the rule and the value, e.g.
+    ``"`mode` must be 'min' or 'max', got 'maximize'"``.
+    """
+
+
+class ConfigTypeError(AtuneError, TypeError):
+    """A parameter has the wrong type (e.g. a trainable that is not callable)."""
+
+
+class SerializationError(AtuneError, TypeError):
+    """An object that must travel to a Ray worker cannot be serialised."""
+
+
+class TrialError(AtuneError):
+    """A trial failed and its original exception could not be transported.
+
+    When the user's exception can be pickled, :attr:`Result.error` is that exception
+    itself; this class stands in for exceptions that cannot, and carries their type
+    name, message and formatted traceback.
+    """
+
+    def __init__(self, message: str, *, exc_type: str = "", traceback: str = "") -> None:
+        super().__init__(message)
+        self.exc_type = exc_type
+        self.traceback = traceback
+
+
+class TrialWorkerDiedError(AtuneError):
+    """The worker process (Ray actor) running a trial died or became unreachable."""

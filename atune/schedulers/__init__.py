@@ -1,0 +1,26 @@
+"""Trial schedulers: decide, result by result, whether a trial continues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atune.errors import ConfigError
+from atune.schedulers._base import TrialScheduler
+from atune.schedulers.fifo import FIFOScheduler
+
+__all__ = ["FIFOScheduler", "TrialScheduler", "create_scheduler"]
+
+_SCHEDULERS: dict[str, type[TrialScheduler]] = {
+    "fifo": FIFOScheduler,
+}
+
+
+def create_scheduler(scheduler: str, **kwargs: Any) -> TrialScheduler:
+    """Build a scheduler from its name (``"fifo"``, ...), as ``tune.create_scheduler``."""
+    key = scheduler.lower()
+    if key not in _SCHEDULERS:
+        raise ConfigError(
+            f"`scheduler` must be one of {sorted(_SCHEDULERS)} or a TrialScheduler, "
+            f"got {scheduler!r}"
+        )
+    return _SCHEDULERS[key](**kwargs)

@@ -1,0 +1,96 @@
+"""The trial scheduler protocol: an async event handler that steers running trials.
+
+For every recorded result the controller awaits :meth:`TrialScheduler.on_trial_result`
+and acts on the answer: ``CONTINUE``, ``PAUSE`` (release the worker, resume later
+from a checkpoint) or ``STOP``. Once a result leads to ``STOP`` or ``PAUSE``,
+nothing that trial reported after it is recorded.
+
+Schedulers must measure time from result fields (``training_iteration``,
+``time_total_s``), never from the wall clock, so their decisions are reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from atune.search._base import validate_mode
+
+if TYPE_CHECKING:
+    from atune._trial import Trial
+
+__all__ = ["TrialScheduler"]
+
+
+class TrialScheduler:
+    """Base class of trial schedulers.
+
+    Handlers receive the controller (``tune_controller``) as first argument, as in
+    Ray Tune; it offers ``get_trials()`` and ``get_live_trials()``.
+    """
+
+    CONTINUE: ClassVar[str] = "CONTINUE"
+    PAUSE: ClassVar[str] = "PAUSE"
+    STOP: ClassVar[str] = "STOP"
+    NOOP: ClassVar[str] = "NOOP"
+
+    #: True when the scheduler needs trials to run in lockstep with its decisions
+    #: (the trainable waits for the decision on each result before going on).
+    requires_sync_point: ClassVar[bool] = False
+
+    def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
+        self._metric = metric
+        self._mode = validate_mode(mode)
+
+    @property
+    def metric(self) -> str | None:
+        return self._metric
+
+    @property
+    def mode(self) -> str | None:
+        return self._mode
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        """Receive the Tuner's metric and mode; fills in what the scheduler lacks."""
+        if self._metric is None and metric is not None:
+            self._metric = metric
+        if self._mode is None and mode is not None:
+            self._mode = validate_mode(mode)
+        return True
+
+    async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        """A new trial was created (PENDING)."""
+
+    async def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        """A trial failed for good (it will not be retried)."""
+
+    async def on_trial_result(
+        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+    ) -> str:
+        """Decide what a running trial does after this result."""
+        return TrialScheduler.CONTINUE
+
+    async def on_trial_complete(
+        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+    ) -> None:
+        """A trial finished on its own (its trainable returned) or was stopped."""
+
+    async def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+        """A trial was removed (stopped by a stopper or the user, not by this scheduler)."""
+
+    async def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+        """Pick the next PENDING or PAUSED trial to start, or None for none now."""
+        for status in ("PENDING", "PAUSED"):
+            for trial in tune_controller.get_trials():
+                if trial.status == status and tune_controller.has_resources_for_trial(trial):
+                    return trial
+        return None
+
+    def debug_string(self) -> str:
+        """One line for the status table."""
+        return f"Using {type(self).__name__} scheduling algorithm."
+
+    def get_state(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)

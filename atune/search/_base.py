@@ -1,0 +1,102 @@
+"""The searcher protocol: an async event handler that proposes configs.
+
+The controller asks :meth:`Searcher.suggest` for a config whenever it has room for a
+new trial, and tells the searcher about every recorded result and every finished
+trial. A searcher may answer ``None`` ("nothing now": the controller asks again after
+the next trial completes) or :data:`Searcher.FINISHED` ("no more trials").
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, ClassVar
+
+from atune.errors import ConfigError
+
+__all__ = ["FINISHED", "Searcher", "validate_mode"]
+
+#: Returned by :meth:`Searcher.suggest` when the searcher has no more configs to give.
+FINISHED = "FINISHED"
+
+
+def validate_mode(mode: str | None, *, name: str = "mode") -> str | None:
+    """Return ``mode`` if it is None, ``"min"`` or ``"max"``; raise :class:`ConfigError` else."""
+    if mode not in (None, "min", "max"):
+        raise ConfigError(f"`{name}` must be 'min' or 'max', got {mode!r}")
+    return mode
+
+
+class Searcher:
+    """Base class of search algorithms.
+
+    Subclasses override :meth:`suggest` and usually :meth:`on_trial_complete`. All
+    event handlers are coroutines so that a searcher can wait (on a model fit in a
+    thread, on a remote service) without blocking the controller; handlers that only
+    compute should stay short and push heavy work to a thread.
+
+    Args:
+        metric: The result field to optimise.
+        mode: ``"min"`` or ``"max"``.
+    """
+
+    FINISHED: ClassVar[str] = FINISHED
+
+    def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
+        self._metric = metric
+        self._mode = validate_mode(mode)
+
+    @property
+    def metric(self) -> str | None:
+        return self._metric
+
+    @property
+    def mode(self) -> str | None:
+        return self._mode
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        """Receive the Tuner's metric, mode and param space.
+
+        Returns True when the searcher accepted them. A searcher that was built with
+        its own metric/mode keeps those; the default implementation fills in what it
+        lacks and accepts.
+        """
+        if self._metric is None and metric is not None:
+            self._metric = metric
+        if self._mode is None and mode is not None:
+            self._mode = validate_mode(mode)
+        return True
+
+    async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        """Return a config for a new trial, ``None`` for "not now", or ``FINISHED``."""
+        raise NotImplementedError
+
+    async def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Called for every recorded result of a running trial."""
+
+    async def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        """Called once when a trial ends (``error=True`` when it failed)."""
+
+    def is_finished(self) -> bool:
+        """True once the searcher will suggest nothing more."""
+        return False
+
+    def get_state(self) -> dict[str, Any]:
+        """Return the state :meth:`save` persists (default: the instance ``__dict__``)."""
+        return dict(self.__dict__)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Write the searcher's state to ``checkpoint_path``."""
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Read back state written by :meth:`save`."""
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
