@@ -40,7 +40,9 @@ class Callback:
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         """Called at the end of each controller step."""
 
-    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         """Called after a trial's worker started."""
 
     def on_trial_restore(
@@ -71,7 +73,9 @@ class Callback:
     ) -> None:
         """Called when a trial failed and will be retried."""
 
-    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         """Called when a trial failed for good."""
 
     def on_checkpoint(
@@ -120,7 +124,9 @@ class LoggerCallback(Callback):
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         """A trial ended; release what was opened for it."""
 
-    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self.log_trial_start(trial)
 
     def on_trial_restore(
@@ -146,5 +152,7 @@ class LoggerCallback(Callback):
     ) -> None:
         self.log_trial_end(trial, failed=False)
 
-    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self.log_trial_end(trial, failed=True)

@@ -1,0 +1,93 @@
+"""Search spaces and search algorithms.
+
+The search-space functions (``uniform``, ``randint``, ``choice``, ``grid_search``,
+``sample_from``...) describe a param space; :class:`BasicVariantGenerator`, the default
+searcher, turns it into trial configs; :class:`Searcher` is the protocol every search
+algorithm implements.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atune.errors import ConfigError
+from atune.search._base import FINISHED, Searcher
+from atune.search.basic_variant import BasicVariantGenerator
+from atune.search.sample import (
+    Categorical,
+    Domain,
+    Float,
+    Function,
+    Grid,
+    Integer,
+    LogUniform,
+    Normal,
+    Quantized,
+    Sampler,
+    Uniform,
+    choice,
+    grid_search,
+    lograndint,
+    loguniform,
+    qlograndint,
+    qloguniform,
+    qrandint,
+    qrandn,
+    quniform,
+    randint,
+    randn,
+    sample_from,
+    uniform,
+)
+from atune.search.variant_generator import count_variants, generate_variants
+
+#: Searchers that can be named in ``TuneConfig(search_alg="...")``.
+_SEARCHERS: dict[str, type[Searcher]] = {
+    "variant_generator": BasicVariantGenerator,
+    "random": BasicVariantGenerator,
+    "basic_variant": BasicVariantGenerator,
+}
+
+
+def create_searcher(search_alg: str, **kwargs: Any) -> Searcher:
+    """Build a searcher from its name, e.g. ``create_searcher("random")``."""
+    key = search_alg.lower()
+    if key not in _SEARCHERS:
+        raise ConfigError(
+            f"`search_alg` must be one of {sorted(_SEARCHERS)} or a Searcher, got {search_alg!r}"
+        )
+    return _SEARCHERS[key](**kwargs)
+
+
+__all__ = [
+    "FINISHED",
+    "BasicVariantGenerator",
+    "Categorical",
+    "Domain",
+    "Float",
+    "Function",
+    "Grid",
+    "Integer",
+    "LogUniform",
+    "Normal",
+    "Quantized",
+    "Sampler",
+    "Searcher",
+    "Uniform",
+    "choice",
+    "count_variants",
+    "create_searcher",
+    "generate_variants",
+    "grid_search",
+    "lograndint",
+    "loguniform",
+    "qlograndint",
+    "qloguniform",
+    "qrandint",
+    "qrandn",
+    "quniform",
+    "randint",
+    "randn",
+    "sample_from",
+    "uniform",
+]

@@ -1,0 +1,726 @@
+"""The controller: one task group running the whole experiment.
+
+Data flow::
+
+    searcher.suggest ──► Trial (PENDING) ──► scheduler.choose_trial_to_run
+        ──► one task per running trial: launch worker, stream result batches
+        ──► per result, in order: stoppers → scheduler → searcher → callbacks
+        ──► background task: flush loggers, delete old checkpoints, progress table
+
+The main task (``_schedule``) creates trials and starts them while resources allow;
+it sleeps on ``_changed`` until something it depends on changes (a trial ended, a
+new decision, stop-all).
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+if sys.version_info < (3, 11):  # anyio depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
+
+from atune import result as R
+from atune._executor._base import Executor, TrialHandle
+from atune._executor._worker import WorkerSpec
+from atune._trial import Trial
+from atune.callbacks._base import Callback
+from atune.checkpoint import Checkpoint
+from atune.config import CheckpointConfig, FailureConfig
+from atune.errors import AtuneError, ConfigError, TrialWorkerDiedError
+from atune.schedulers._base import TrialScheduler
+from atune.search._base import FINISHED, Searcher
+from atune.search.variant_generator import flatten_resolved, format_vars
+from atune.trainable.util import TrainableInfo, resolve_resources
+
+__all__ = ["Controller", "ExperimentSpec"]
+
+log = logging.getLogger("atune")
+
+#: Results one ``next_results`` call may return; also each trial's buffer size, so a
+#: trial runs at most this many results ahead of the driver.
+RESULT_BUFFER_SIZE = 1024
+#: When a trial reports fast (its last batch held several results), let the worker
+#: gather results this long before answering, to cut round trips per result.
+BATCH_LINGER_S = 0.002
+#: How often loggers flush to disk and old checkpoints are deleted.
+FLUSH_INTERVAL_S = 0.5
+#: Trials created ahead of time when the searcher is the default random/grid search;
+#: model-based searchers get one pending trial, so they see results before suggesting.
+MAX_PENDING_TRIALS = 16
+#: Upper bound on the length of the tag part of a trial directory name.
+MAX_LEN_IDENTIFIER = int(os.environ.get("TUNE_MAX_LEN_IDENTIFIER", "130"))
+#: How long a shutdown may spend flushing loggers after cancellation.
+SHUTDOWN_FLUSH_TIMEOUT_S = 10.0
+
+_DECISION_DONE = "DONE"  # a stop criterion or `done=True`: the trial completed
+
+
+@dataclass
+class ExperimentSpec:
+    """Everything the controller needs, resolved and validated by the Tuner."""
+
+    trainable: TrainableInfo
+    param_space: dict[str, Any]
+    experiment_name: str
+    experiment_path: str
+    searcher: Searcher
+    scheduler: TrialScheduler
+    stopper: Any = None  # atune.stopper.Stopper | None
+    metric: str | None = None
+    mode: str | None = None
+    callbacks: list[Callback] = field(default_factory=list)
+    progress_reporter: Any = None
+    verbose: int = 1
+    time_budget_s: float | None = None
+    max_concurrent_trials: int | None = None
+    reuse_actors: bool = False
+    trial_name_creator: Callable[[Trial], str] | None = None
+    trial_dirname_creator: Callable[[Trial], str] | None = None
+    checkpoint_config: CheckpointConfig = field(default_factory=CheckpointConfig)
+    failure_config: FailureConfig = field(default_factory=FailureConfig)
+    log_to_file: bool | str | tuple[str, str] = False
+    default_resources: dict[str, float] | None = None
+    total_samples: int | None = None
+    chdir_to_trial_dir: bool = True
+
+
+class Controller:
+    """Runs one experiment. Schedulers and searchers receive it as ``tune_controller``."""
+
+    def __init__(self, spec: ExperimentSpec, executor: Executor) -> None:
+        self.spec = spec
+        self.executor = executor
+        self.trials: list[Trial] = []
+        self.experiment_id = uuid.uuid4().hex
+        self._id_prefix = uuid.uuid4().hex[:5]
+        self._used: dict[str, float] = {}
+        self._total: dict[str, float] = {}
+        self._changed = anyio.Event()
+        self._stop_all = False
+        self._fatal: BaseException | None = None
+        self._searcher_finished = False
+        self._searcher_waiting = False
+        self._fetch_scopes: dict[str, anyio.CancelScope] = {}
+        self._idle_workers: list[TrialHandle] = []
+        self._to_delete: list[str] = []
+        self._metric_seen: set[str] = set()
+        self._checked_stop_keys: set[str] = set()
+        self._iteration = 0
+        self._start_time = time.time()
+        self._params_ref: Any = None
+        self._async_hooks: dict[tuple[int, str], bool] = {}
+        self._print_results = spec.verbose >= 2
+        self._live = 0  # trials RUNNING (holding resources)
+
+    # ---------------------------------------------------------- scheduler API
+    def get_trials(self) -> list[Trial]:
+        return self.trials
+
+    def get_live_trials(self) -> list[Trial]:
+        return [t for t in self.trials if not t.is_finished]
+
+    def has_resources_for_trial(self, trial: Trial) -> bool:
+        cap = self.spec.max_concurrent_trials
+        if cap and self._live >= cap:
+            return False
+        return all(
+            self._used.get(k, 0.0) + v <= self._total.get(k, 0.0) + 1e-9
+            for k, v in trial.resources.items()
+        )
+
+    def stop_all(self) -> None:
+        """Stop every trial after the result it is on; start no new ones."""
+        if not self._stop_all:
+            self._stop_all = True
+            for scope in self._fetch_scopes.values():
+                scope.cancel()
+        self._changed.set()
+
+    # ----------------------------------------------------------------- running
+    async def run(self) -> list[Trial]:
+        """Run the experiment to its end; returns the trials."""
+        await self.executor.start()
+        self._total = self.executor.total_resources()
+        self._params_ref = await self.executor.put(self.spec.trainable.parameters)
+        await anyio.to_thread.run_sync(
+            lambda: os.makedirs(self.spec.experiment_path, exist_ok=True)
+        )
+        self._start_time = time.time()
+        for cb in self.spec.callbacks:
+            await self._call(
+                cb,
+                "setup",
+                stop=self.spec.stopper,
+                num_samples=self.spec.total_samples,
+                total_num_samples=self.spec.total_samples,
+                experiment_path=self.spec.experiment_path,
+                metric=self.spec.metric,
+                mode=self.spec.mode,
+            )
+        try:
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(self._background)
+                async with anyio.create_task_group() as trials_tg:
+                    await self._schedule(trials_tg)
+                outer.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # Surface a lone error as itself: `except ConfigError` should just work.
+            leaves = _leaves(group)
+            if len(leaves) == 1 and not isinstance(leaves[0], anyio.get_cancelled_exc_class()):
+                raise leaves[0] from group
+            raise
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_FLUSH_TIMEOUT_S):
+                await self._shutdown()
+        if self._fatal is not None:
+            raise self._fatal
+        return self.trials
+
+    async def _schedule(self, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            self._changed = anyio.Event()
+            self._iteration += 1
+            await self._hook("on_step_begin", self._iteration, self.trials)
+            if not self._stop_all:
+                await self._create_trials()
+                await self._start_trials(tg)
+            await self._hook("on_step_end", self._iteration, self.trials)
+            running = self._live > 0
+            startable = any(t.status in (Trial.PENDING, Trial.PAUSED) for t in self.trials)
+            if self._stop_all and not running:
+                return
+            if not running and not startable:
+                if self._searcher_finished:
+                    return
+                if self._searcher_waiting:
+                    log.warning(
+                        "The searcher suggests no new trial while none is running; "
+                        "ending the experiment."
+                    )
+                    return
+            if not running and startable and not self._searcher_waiting:
+                # Nothing runs and nothing fits: the resources can never be enough.
+                trial = next(t for t in self.trials if t.status in (Trial.PENDING, Trial.PAUSED))
+                if not self.has_resources_for_trial(trial):
+                    self._fail_experiment(self._unschedulable_error(trial))
+                    return
+            await self._changed.wait()
+
+    def _unschedulable_error(self, trial: Trial) -> ConfigError:
+        have = {k: self._total.get(k, 0.0) for k in trial.resources}
+        return ConfigError(
+            f"trial {trial.name} asks for resources {trial.resources}, but the Ray cluster "
+            f"has {have} in total, so it can never start. Ask for less with "
+            "atune.with_resources(trainable, {...}), or start Ray with more, e.g. "
+            "ray.init(num_cpus=8)."
+        )
+
+    async def _create_trials(self) -> None:
+        from atune.search.basic_variant import BasicVariantGenerator
+
+        bound = MAX_PENDING_TRIALS if isinstance(self.spec.searcher, BasicVariantGenerator) else 1
+        self._searcher_waiting = False
+        while not self._searcher_finished and not self._stop_all:
+            pending = sum(1 for t in self.trials if t.status == Trial.PENDING)
+            if pending >= bound:
+                return
+            index = len(self.trials)
+            trial_id = f"{self._id_prefix}_{index:05d}"
+            suggestion = await self.spec.searcher.suggest(trial_id)
+            if suggestion == FINISHED or (suggestion is None and self.spec.searcher.is_finished()):
+                self._searcher_finished = True
+                return
+            if suggestion is None:
+                self._searcher_waiting = True
+                return
+            if not isinstance(suggestion, dict):
+                raise AtuneError(
+                    f"{type(self.spec.searcher).__name__}.suggest() must return a config dict, "
+                    f"None or FINISHED, got {suggestion!r}"
+                )
+            try:
+                trial = self._new_trial(index, trial_id, suggestion)
+            except AtuneError as exc:
+                self._fail_experiment(exc)
+                return
+            self.trials.append(trial)
+            await self.spec.scheduler.on_trial_add(self, trial)
+
+    def _new_trial(self, index: int, trial_id: str, config: dict[str, Any]) -> Trial:
+        spec = self.spec
+        evaluated = flatten_resolved(spec.param_space, config)
+        tag = format_vars(evaluated)
+        trial = Trial(
+            trial_id=trial_id,
+            trainable_name=spec.trainable.name,
+            config=config,
+            experiment_tag=f"{index}_{tag}" if tag else str(index),
+            evaluated_params=evaluated,
+            resources=resolve_resources(spec.trainable, config, spec.default_resources),
+        )
+        if spec.trial_name_creator is not None:
+            trial.custom_name = str(spec.trial_name_creator(trial))
+        if spec.trial_dirname_creator is not None:
+            dirname = str(spec.trial_dirname_creator(trial))
+            if not dirname or os.sep in dirname or dirname in (".", ".."):
+                raise ConfigError(
+                    f"`trial_dirname_creator` must return a directory name, not a path, "
+                    f"got {dirname!r}"
+                )
+        else:
+            date = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+            dirname = f"{trial.name}_{trial.experiment_tag[:MAX_LEN_IDENTIFIER]}_{date}"
+        trial.local_path = os.path.join(spec.experiment_path, dirname)
+        for k, v in trial.resources.items():
+            if v > self._total.get(k, 0.0) + 1e-9:
+                raise self._unschedulable_error(trial)
+        return trial
+
+    async def _start_trials(self, tg: anyio.abc.TaskGroup) -> None:
+        while not self._stop_all:
+            trial = await self.spec.scheduler.choose_trial_to_run(self)
+            if trial is None or not self.has_resources_for_trial(trial):
+                return
+            for k, v in trial.resources.items():
+                self._used[k] = self._used.get(k, 0.0) + v
+            self._live += 1
+            resume = trial.status == Trial.PAUSED
+            trial.status = Trial.RUNNING
+            tg.start_soon(self._run_trial, trial, resume, name=f"trial {trial.trial_id}")
+
+    # ------------------------------------------------------------ one trial
+    async def _run_trial(self, trial: Trial, resume: bool) -> None:
+        handle: TrialHandle | None = None
+        reusable = False
+        try:
+            restoring = resume
+            while True:
+                try:
+                    handle = await self._acquire_worker(trial, restore=restoring)
+                except TrialWorkerDiedError as exc:  # died while starting
+                    if await self._retry_or_fail(trial, exc):
+                        restoring = trial.checkpoint is not None
+                        continue
+                    return
+                await self._hook(
+                    "on_trial_restore" if restoring else "on_trial_start",
+                    self._iteration,
+                    self.trials,
+                    trial=trial,
+                )
+                outcome, error = await self._stream(trial, handle)
+                if outcome == "error":
+                    self._discard_worker(handle)
+                    handle = None
+                    if await self._retry_or_fail(trial, error):
+                        restoring = trial.checkpoint is not None
+                        continue
+                    return
+                if outcome == TrialScheduler.PAUSE:
+                    await self._pause(trial, handle)
+                    self._discard_worker(handle)
+                    handle = None
+                    return
+                # The trial ended: finished on its own, stopped, or stop-all.
+                if outcome != "finished":
+                    if self.spec.checkpoint_config.checkpoint_at_end and (
+                        self.spec.trainable.kind == "class"
+                    ):
+                        await self._save_now(trial, handle)
+                    reusable = await handle.stop()
+                else:
+                    reusable = True
+                await self._complete(trial, outcome)
+                return
+        finally:
+            with anyio.CancelScope(shield=True):
+                if handle is not None:
+                    if reusable and self.spec.reuse_actors and not self._stop_all:
+                        self._idle_workers.append(handle)
+                    else:
+                        self._discard_worker(handle)
+                for k, v in trial.resources.items():
+                    self._used[k] = self._used.get(k, 0.0) - v
+                self._live -= 1
+                self._changed.set()
+
+    def _worker_spec(self, trial: Trial, restore: bool) -> WorkerSpec:
+        spec = self.spec
+        restore_path = None
+        start_iter, start_time = 0, 0.0
+        if restore and trial.checkpoint is not None:
+            restore_path = trial.checkpoint.path
+            meta = next((m for c, m in trial.checkpoints if c == trial.checkpoint), {})
+            start_iter = int(meta.get(R.TRAINING_ITERATION, 0))
+            start_time = float(meta.get(R.TIME_TOTAL_S, 0.0))
+        return WorkerSpec(
+            trial_id=trial.trial_id,
+            trial_name=trial.name,
+            experiment_id=self.experiment_id,
+            experiment_name=spec.experiment_name,
+            trainable=spec.trainable,
+            config=trial.config,
+            trial_dir=trial.local_path,
+            resources=trial.resources,
+            restore_path=restore_path,
+            start_iteration=start_iter,
+            start_time_total=start_time,
+            buffer_size=RESULT_BUFFER_SIZE,
+            checkpoint_frequency=spec.checkpoint_config.checkpoint_frequency,
+            checkpoint_at_end=bool(spec.checkpoint_config.checkpoint_at_end),
+            log_to_file=spec.log_to_file,
+            chdir=spec.chdir_to_trial_dir,
+            lockstep=self._lockstep(),
+        )
+
+    async def _acquire_worker(self, trial: Trial, restore: bool) -> TrialHandle:
+        await anyio.to_thread.run_sync(lambda: os.makedirs(trial.local_path, exist_ok=True))
+        wspec = self._worker_spec(trial, restore)
+        for i, idle in enumerate(self._idle_workers):
+            if idle.resources == trial.resources:
+                del self._idle_workers[i]
+                try:
+                    await idle.reset(wspec, self._params_ref)
+                    idle.resources = trial.resources
+                    return idle
+                except AtuneError:
+                    self._discard_worker(idle)
+                    break
+        return await self.executor.launch(wspec, trial.resources, self._params_ref)
+
+    def _discard_worker(self, handle: TrialHandle | None) -> None:
+        if handle is not None:
+            release = getattr(self.executor, "release", None)
+            if release is not None:
+                release(handle)
+            else:
+                handle.kill()
+
+    def _lockstep(self) -> bool:
+        spec = self.spec
+        return bool(
+            spec.scheduler.requires_sync_point
+            or (spec.checkpoint_config.checkpoint_at_end and spec.trainable.kind == "class")
+        )
+
+    async def _stream(self, trial: Trial, handle: TrialHandle) -> tuple[str, BaseException | None]:
+        """Process the trial's results in order until it ends or a decision ends it."""
+        acked = 0
+        lockstep = self._lockstep()
+        last_batch = 0
+        while True:
+            if self._stop_all:
+                return "stop_all", None
+            linger = BATCH_LINGER_S if last_batch > 1 else 0.0
+            with anyio.CancelScope() as scope:
+                self._fetch_scopes[trial.trial_id] = scope
+                try:
+                    batch = await handle.next_results(RESULT_BUFFER_SIZE, acked, lockstep, linger)
+                except TrialWorkerDiedError as exc:
+                    return "error", exc
+                finally:
+                    self._fetch_scopes.pop(trial.trial_id, None)
+            if scope.cancelled_caught:
+                return "stop_all", None
+            last_batch = len(batch.results)
+            for i, (res, ckpt_path) in enumerate(batch.results):
+                acked += 1
+                decision = await self._on_result(trial, res, ckpt_path)
+                if decision != TrialScheduler.CONTINUE:
+                    self._drop_unrecorded(batch.results[i + 1 :])
+                    return decision, None
+            if batch.finished:
+                if batch.error is not None:
+                    await self._write_error(trial, batch.error, batch.error_traceback)
+                    return "error", batch.error
+                return "finished", None
+            if self._stop_all:
+                return "stop_all", None
+
+    def _drop_unrecorded(self, items: list[tuple[dict[str, Any], str | None]]) -> None:
+        """Results past a decision are never recorded; delete their checkpoints."""
+        self._to_delete.extend(p for _, p in items if p)
+
+    async def _on_result(self, trial: Trial, result: dict[str, Any], ckpt_path: str | None) -> str:
+        spec = self.spec
+        result[R.CONFIG] = trial.config
+        result[R.EXPERIMENT_TAG] = trial.experiment_tag
+        trial.last_result = result
+        trial.num_results += 1
+        if spec.metric is not None and spec.metric in result:
+            self._metric_seen.add(trial.trial_id)
+        if ckpt_path is not None:
+            self._record_checkpoint(trial, Checkpoint(ckpt_path), result)
+
+        stopper = spec.stopper
+        stop = False
+        if stopper is not None:
+            if trial.trial_id not in self._checked_stop_keys:
+                self._checked_stop_keys.add(trial.trial_id)
+                check = getattr(stopper, "check_keys", None)
+                if check is not None:
+                    try:
+                        check(result)
+                    except ConfigError as exc:
+                        self._fail_experiment(exc)
+                        return _DECISION_DONE
+            stop = bool(stopper(trial.trial_id, result))
+            if stopper.stop_all():
+                self.stop_all()
+        if stop or result.get(R.DONE):
+            result[R.DONE] = True
+            decision = _DECISION_DONE
+        else:
+            decision = await spec.scheduler.on_trial_result(self, trial, result)
+            await spec.searcher.on_trial_result(trial.trial_id, result)
+        for cb in spec.callbacks:
+            hook = cb.on_trial_result
+            if self._is_async(cb, "on_trial_result"):
+                await hook(self._iteration, self.trials, trial, result)  # type: ignore[func-returns-value,misc]
+            else:
+                hook(self._iteration, self.trials, trial, result)
+        if ckpt_path is not None:
+            await self._hook("on_trial_save", self._iteration, self.trials, trial=trial)
+            await self._hook(
+                "on_checkpoint",
+                self._iteration,
+                self.trials,
+                trial=trial,
+                checkpoint=trial.checkpoint,
+            )
+        if self._print_results:
+            from atune.callbacks.progress import format_result
+
+            print(format_result(trial, result), flush=False)
+        if decision == TrialScheduler.NOOP:
+            decision = TrialScheduler.CONTINUE
+        return decision
+
+    def _record_checkpoint(self, trial: Trial, ckpt: Checkpoint, result: dict[str, Any]) -> None:
+        trial.checkpoint = ckpt
+        trial.checkpoints.append((ckpt, result))
+        cfg = self.spec.checkpoint_config
+        if cfg.num_to_keep is None or len(trial.checkpoints) <= cfg.num_to_keep:
+            return
+        # Never delete the latest: a failed trial resumes from it.
+        candidates = trial.checkpoints[:-1]
+        attr = cfg.checkpoint_score_attribute
+        if attr is None:
+            victim = candidates[0]
+        else:
+            sign = 1.0 if cfg.checkpoint_score_order == "max" else -1.0
+
+            def score(item: tuple[Checkpoint, dict[str, Any]]) -> float:
+                value = item[1].get(attr)
+                if not isinstance(value, (int, float)) or math.isnan(value):
+                    return -math.inf
+                return sign * float(value)
+
+            victim = min(candidates, key=score)
+        trial.checkpoints.remove(victim)
+        self._to_delete.append(victim[0].path)
+
+    async def _save_now(self, trial: Trial, handle: TrialHandle) -> None:
+        path = await handle.save()
+        if path is not None and (trial.checkpoint is None or trial.checkpoint.path != path):
+            self._record_checkpoint(trial, Checkpoint(path), trial.last_result)
+            await self._hook("on_trial_save", self._iteration, self.trials, trial=trial)
+
+    async def _pause(self, trial: Trial, handle: TrialHandle) -> None:
+        if self.spec.trainable.kind == "class":
+            await self._save_now(trial, handle)
+        await handle.stop()
+        trial.status = Trial.PAUSED
+
+    async def _complete(self, trial: Trial, outcome: str) -> None:
+        spec = self.spec
+        trial.status = Trial.TERMINATED
+        if outcome == "finished" and trial.last_result:
+            trial.last_result[R.DONE] = True
+        result = trial.last_result
+        if outcome == "stop_all":
+            await spec.scheduler.on_trial_remove(self, trial)
+        elif outcome != TrialScheduler.STOP:
+            await spec.scheduler.on_trial_complete(self, trial, result)
+        await spec.searcher.on_trial_complete(trial.trial_id, result, error=False)
+        await self._hook("on_trial_complete", self._iteration, self.trials, trial=trial)
+        if (
+            spec.metric is not None
+            and trial.num_results > 0
+            and trial.trial_id not in self._metric_seen
+            and not self._metric_seen
+            and self._fatal is None
+        ):
+            reported = sorted(k for k in result if k not in R.AUTO_RESULT_KEYS)
+            self._fail_experiment(
+                ConfigError(
+                    f"metric {spec.metric!r} was never reported by trial {trial.name} (it "
+                    f"reported {reported}). Report it, e.g. atune.report({{{spec.metric!r}: "
+                    "...}), or fix TuneConfig(metric=...)."
+                )
+            )
+
+    async def _retry_or_fail(self, trial: Trial, error: BaseException | None) -> bool:
+        """Count a failure; True if the trial will be retried."""
+        spec = self.spec
+        trial.num_failures += 1
+        max_failures = spec.failure_config.max_failures
+        retry = not self._stop_all and (max_failures < 0 or trial.num_failures <= max_failures)
+        if retry:
+            log.warning(
+                "Trial %s failed (%s); retrying (%d/%s)%s.",
+                trial.name,
+                _describe(error),
+                trial.num_failures,
+                "inf" if max_failures < 0 else max_failures,
+                f" from {trial.checkpoint.path}" if trial.checkpoint else " from scratch",
+            )
+            await self._hook("on_trial_recover", self._iteration, self.trials, trial=trial)
+            return True
+        trial.status = Trial.ERROR
+        trial.error = error
+        if spec.verbose >= 1:
+            log.error("Trial %s failed: %s", trial.name, _describe(error))
+        await spec.scheduler.on_trial_error(self, trial)
+        await spec.searcher.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
+        await self._hook("on_trial_error", self._iteration, self.trials, trial=trial)
+        if spec.failure_config.fail_fast:
+            if spec.failure_config.fail_fast == "raise" and error is not None:
+                self._fail_experiment(error)
+            self.stop_all()
+        return False
+
+    async def _write_error(self, trial: Trial, error: BaseException, tb: str) -> None:
+        path = os.path.join(trial.local_path, R.ERROR_FILE)
+        text = tb or f"{type(error).__name__}: {error}\n"
+
+        def _write() -> None:
+            with open(path, "a") as f:
+                f.write(
+                    f"Failure # {trial.num_failures + 1} "
+                    f"(occurred at {datetime.datetime.now():%Y-%m-%d_%H-%M-%S})\n{text}\n"
+                )
+
+        await anyio.to_thread.run_sync(_write)
+
+    def _fail_experiment(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+        self.stop_all()
+
+    # --------------------------------------------------------------- callbacks
+    def _is_async(self, cb: Callback, name: str) -> bool:
+        key = (id(cb), name)
+        known = self._async_hooks.get(key)
+        if known is None:
+            known = inspect.iscoroutinefunction(getattr(cb, name))
+            self._async_hooks[key] = known
+        return known
+
+    async def _call(self, cb: Callback, name: str, *args: Any, **kwargs: Any) -> None:
+        out = getattr(cb, name)(*args, **kwargs)
+        if inspect.isawaitable(out):
+            await out
+
+    async def _hook(self, name: str, *args: Any, **kwargs: Any) -> None:
+        for cb in self.spec.callbacks:
+            await self._call(cb, name, *args, **kwargs)
+
+    # -------------------------------------------------------------- background
+    async def _background(self) -> None:
+        """Flush loggers, delete old checkpoints, print progress, watch the time budget."""
+        budget = self.spec.time_budget_s
+        deadline = None if budget is None else time.monotonic() + budget
+        while True:
+            timeout = FLUSH_INTERVAL_S
+            if deadline is not None:
+                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+            await anyio.sleep(timeout)
+            if deadline is not None and time.monotonic() >= deadline and not self._stop_all:
+                if self.spec.verbose >= 1:
+                    log.info("Time budget of %.1f s reached; stopping all trials.", budget)
+                self.stop_all()
+            await self._flush()
+            self._report_progress(done=False)
+
+    async def _flush(self) -> None:
+        for cb in self.spec.callbacks:
+            try:
+                await cb.flush()
+            except Exception:
+                log.exception("Callback %s failed to flush", type(cb).__name__)
+        if self._to_delete:
+            paths, self._to_delete = self._to_delete, []
+
+            def _rm() -> None:
+                for p in paths:
+                    shutil.rmtree(p, ignore_errors=True)
+
+            await anyio.to_thread.run_sync(_rm)
+
+    def _report_progress(self, done: bool) -> None:
+        reporter = self.spec.progress_reporter
+        if reporter is None or self.spec.verbose < 1:
+            return
+        if reporter.should_report(self.trials, done=done):
+            reporter.report(self.trials, done, *self._sys_info())
+
+    def _sys_info(self) -> list[str]:
+        from atune.callbacks.progress import ExperimentStatus
+
+        total = self._total
+        used = self._used
+        parts = [f"{used.get('CPU', 0):g}/{total.get('CPU', 0):g} CPUs"]
+        parts.append(f"{used.get('GPU', 0):g}/{total.get('GPU', 0):g} GPUs")
+        status = ExperimentStatus(
+            start_time=self._start_time,
+            scheduler_line=self.spec.scheduler.debug_string(),
+            resources_line="Logical resource usage: " + ", ".join(parts),
+            logdir=self.spec.experiment_path,
+            total_samples=self.spec.total_samples,
+            metric=self.spec.metric,
+            mode=self.spec.mode,
+        )
+        return [status]  # type: ignore[list-item]
+
+    async def _shutdown(self) -> None:
+        for handle in self._idle_workers:
+            self._discard_worker(handle)
+        self._idle_workers.clear()
+        # Trials never started when stop-all hit are not part of the experiment.
+        if self._stop_all:
+            dropped = [t for t in self.trials if t.status == Trial.PENDING and not t.num_results]
+            for t in dropped:
+                self.trials.remove(t)
+                await self.spec.scheduler.on_trial_remove(self, t)
+        await self._hook("on_experiment_end", self.trials)
+        await self._flush()
+        await self.executor.aclose()
+        self._report_progress(done=True)
+        sys.stdout.flush()
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "unknown error"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,217 @@
+"""Configuration objects: ``TuneConfig``, ``RunConfig``, ``CheckpointConfig``, ``FailureConfig``.
+
+All are frozen dataclasses validated at construction: a bad value raises
+:class:`~atune.errors.ConfigError` naming the parameter, the rule and the value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from atune.errors import ConfigError, ConfigTypeError
+from atune.search._base import validate_mode
+
+if TYPE_CHECKING:
+    from atune._trial import Trial
+    from atune.callbacks._base import Callback
+    from atune.schedulers._base import TrialScheduler
+    from atune.search._base import Searcher
+
+__all__ = [
+    "DEFAULT_STORAGE_PATH",
+    "CheckpointConfig",
+    "FailureConfig",
+    "RunConfig",
+    "TuneConfig",
+]
+
+#: Where experiments are written when ``RunConfig.storage_path`` is not given.
+DEFAULT_STORAGE_PATH = os.environ.get("ATUNE_RESULTS_DIR", "~/atune_results")
+
+
+def _check_int(name: str, value: Any, minimum: int, *, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigTypeError(f"`{name}` must be an int, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"`{name}` must be >= {minimum}, got {value}")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Which checkpoints to keep, and when class trainables checkpoint.
+
+    Args:
+        num_to_keep: Keep at most this many checkpoints per trial (None: all). The
+            latest checkpoint is always kept, so a failed trial can resume from it.
+        checkpoint_score_attribute: Result field that ranks checkpoints; the worst are
+            deleted first. None: the oldest are deleted first.
+        checkpoint_score_order: ``"max"`` (higher is better) or ``"min"``.
+        checkpoint_frequency: Class trainables checkpoint every N iterations (0: never).
+        checkpoint_at_end: Class trainables checkpoint when the trial ends.
+    """
+
+    num_to_keep: int | None = None
+    checkpoint_score_attribute: str | None = None
+    checkpoint_score_order: str = "max"
+    checkpoint_frequency: int = 0
+    checkpoint_at_end: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("num_to_keep", self.num_to_keep, 1)
+        _check_int("checkpoint_frequency", self.checkpoint_frequency, 0, allow_none=False)
+        if self.checkpoint_score_order not in ("max", "min"):
+            raise ConfigError(
+                "`checkpoint_score_order` must be 'max' or 'min', "
+                f"got {self.checkpoint_score_order!r}"
+            )
+
+
+@dataclass(frozen=True)
+class FailureConfig:
+    """What happens when a trial fails.
+
+    Args:
+        max_failures: Retry a failed trial up to this many times, from its latest
+            checkpoint when it has one (0: never, -1: forever).
+        fail_fast: Stop the whole experiment at the first trial failure.
+    """
+
+    max_failures: int = 0
+    fail_fast: bool | str = False
+
+    def __post_init__(self) -> None:
+        _check_int("max_failures", self.max_failures, -1, allow_none=False)
+        if self.fail_fast not in (True, False, "raise"):
+            raise ConfigError(f"`fail_fast` must be True, False or 'raise', got {self.fail_fast!r}")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """How to tune: the metric, the search algorithm, the scheduler and the budget.
+
+    Args:
+        metric: Result field to optimise; passed to the searcher and scheduler.
+        mode: ``"min"`` or ``"max"``.
+        search_alg: A :class:`~atune.search.Searcher` or its name (default: random
+            and grid search with :class:`~atune.search.BasicVariantGenerator`).
+        scheduler: A :class:`~atune.schedulers.TrialScheduler` or its name (default FIFO).
+        num_samples: Times to sample the param space; a grid is repeated this many
+            times. ``-1``: sample until a stop condition (e.g. ``time_budget_s``) hits.
+        max_concurrent_trials: At most this many trials run at once (None or 0: as many
+            as resources allow).
+        time_budget_s: Stop every trial after this many seconds (or a ``timedelta``).
+        reuse_actors: Run a new trial in the worker process of a finished one when
+            they ask for the same resources (class trainables must implement
+            ``reset_config``). Function trainables always allow reuse.
+        trial_name_creator: ``f(trial) -> str``, the trial's display name.
+        trial_dirname_creator: ``f(trial) -> str``, its directory name (not a path).
+    """
+
+    metric: str | None = None
+    mode: str | None = None
+    search_alg: Searcher | str | None = None
+    scheduler: TrialScheduler | str | None = None
+    num_samples: int = 1
+    max_concurrent_trials: int | None = None
+    time_budget_s: float | datetime.timedelta | None = None
+    reuse_actors: bool = False
+    trial_name_creator: Callable[[Trial], str] | None = None
+    trial_dirname_creator: Callable[[Trial], str] | None = None
+
+    def __post_init__(self) -> None:
+        validate_mode(self.mode)
+        if self.metric is not None and not isinstance(self.metric, str):
+            raise ConfigTypeError(f"`metric` must be a str, got {self.metric!r}")
+        _check_int("num_samples", self.num_samples, -1, allow_none=False)
+        if self.num_samples == 0:
+            raise ConfigError("`num_samples` must be >= 1, or -1 for no limit, got 0")
+        _check_int("max_concurrent_trials", self.max_concurrent_trials, 0)
+        budget = self.time_budget_s
+        if isinstance(budget, datetime.timedelta):
+            budget = budget.total_seconds()
+        if budget is not None and (isinstance(budget, bool) or not budget > 0):
+            raise ConfigError(f"`time_budget_s` must be > 0 seconds, got {self.time_budget_s!r}")
+        for name in ("trial_name_creator", "trial_dirname_creator"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ConfigTypeError(f"`{name}` must be a function of the trial, got {value!r}")
+
+    @property
+    def time_budget_seconds(self) -> float | None:
+        budget = self.time_budget_s
+        if isinstance(budget, datetime.timedelta):
+            return budget.total_seconds()
+        return None if budget is None else float(budget)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where and how an experiment runs.
+
+    Args:
+        name: Experiment name; results go to ``<storage_path>/<name>``. Default:
+            ``<trainable name>_<date>``.
+        storage_path: Root directory of experiments (default ``~/atune_results``, or
+            ``$ATUNE_RESULTS_DIR``).
+        stop: Stop criteria: a dict (``{"training_iteration": 10}``: stop when any
+            field reaches its value), a function ``(trial_id, result) -> bool``, or a
+            :class:`~atune.stopper.Stopper`.
+        callbacks: :class:`~atune.Callback` objects. The JSON, CSV and TensorBoard
+            loggers are added unless a callback of the same class is given, or
+            ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1`` is set.
+        verbose: 0 silent, 1 status table (default), 2 also every result.
+        checkpoint_config: See :class:`CheckpointConfig`.
+        failure_config: See :class:`FailureConfig`.
+        log_to_file: Write each trial's stdout/stderr to files in its directory: True
+            (``stdout``/``stderr``), a file name for both, or a pair of names.
+        progress_reporter: A :class:`~atune.callbacks.ProgressReporter` for the status.
+    """
+
+    name: str | None = None
+    storage_path: str | os.PathLike[str] | None = None
+    stop: Mapping[str, Any] | Callable[[str, dict[str, Any]], bool] | Any | None = None
+    callbacks: Sequence[Callback] | None = None
+    verbose: int | None = None
+    checkpoint_config: CheckpointConfig | None = None
+    failure_config: FailureConfig | None = None
+    log_to_file: bool | str | tuple[str, str] = False
+    progress_reporter: Any | None = None
+
+    def __post_init__(self) -> None:
+        if self.name is not None and (not self.name or os.sep in self.name):
+            raise ConfigError(f"`name` must be a non-empty directory name, got {self.name!r}")
+        if self.verbose is not None and self.verbose not in (0, 1, 2, 3):
+            raise ConfigError(f"`verbose` must be 0, 1 or 2, got {self.verbose!r}")
+        if self.checkpoint_config is not None and not isinstance(
+            self.checkpoint_config, CheckpointConfig
+        ):
+            raise ConfigTypeError(
+                f"`checkpoint_config` must be a CheckpointConfig, got {self.checkpoint_config!r}"
+            )
+        if self.failure_config is not None and not isinstance(self.failure_config, FailureConfig):
+            raise ConfigTypeError(
+                f"`failure_config` must be a FailureConfig, got {self.failure_config!r}"
+            )
+        lf = self.log_to_file
+        if not (
+            isinstance(lf, (bool, str))
+            or (
+                isinstance(lf, (tuple, list))
+                and len(lf) == 2
+                and all(isinstance(x, str) for x in lf)
+            )
+        ):
+            raise ConfigError(
+                f"`log_to_file` must be a bool, a file name, or a pair of names, got {lf!r}"
+            )
+        for cb in self.callbacks or ():
+            from atune.callbacks._base import Callback
+
+            if not isinstance(cb, Callback):
+                raise ConfigTypeError(f"`callbacks` must hold atune.Callback instances, got {cb!r}")

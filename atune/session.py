@@ -1,0 +1,136 @@
+"""Functions a trainable calls while it runs: ``report``, ``get_checkpoint``, ``get_context``.
+
+They talk to the trial's worker, which buffers results until the driver collects
+them. ``report`` returns at once unless the buffer is full (backpressure).
+In an ``async def`` trainable, ``await atune.report(...)``: the await is where the
+trainable yields to the worker while the buffer is full.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from atune.errors import AtuneError
+
+if TYPE_CHECKING:
+    from atune.checkpoint import Checkpoint
+
+__all__ = ["TuneContext", "get_checkpoint", "get_context", "get_trial_resources", "report"]
+
+
+@dataclass(frozen=True)
+class TuneContext:
+    """Facts about the trial a trainable runs in (``atune.get_context()``)."""
+
+    trial_id: str
+    trial_name: str
+    trial_dir: str
+    experiment_name: str
+    trial_resources: dict[str, float] = field(default_factory=dict)
+
+    def get_trial_id(self) -> str:
+        return self.trial_id
+
+    def get_trial_name(self) -> str:
+        return self.trial_name
+
+    def get_trial_dir(self) -> str:
+        return self.trial_dir
+
+    def get_experiment_name(self) -> str:
+        return self.experiment_name
+
+    def get_trial_resources(self) -> dict[str, float]:
+        return dict(self.trial_resources)
+
+
+class _SessionBackend:
+    """What a worker provides to the functions of this module (see ``_executor/_worker``)."""
+
+    context: TuneContext
+    checkpoint: Checkpoint | None
+
+    def report(self, metrics: dict[str, Any], checkpoint: Checkpoint | None) -> _Awaitable:
+        raise NotImplementedError
+
+
+# One trial runs per worker process at a time, but its trainable may run on a thread
+# (sync functions and classes) or on the worker's event loop (async functions); a
+# process-wide slot serves both. The lock only guards installation.
+_lock = threading.Lock()
+_backend: _SessionBackend | None = None
+
+
+def _install(backend: _SessionBackend | None) -> None:
+    global _backend
+    with _lock:
+        _backend = backend
+
+
+def _current() -> _SessionBackend:
+    backend = _backend
+    if backend is None:
+        raise AtuneError(
+            "atune.report(), get_checkpoint() and get_context() only work inside a "
+            "trainable run by atune (Tuner.fit() or tune.run()). Call your function "
+            "through a Tuner instead of directly."
+        )
+    return backend
+
+
+class _Awaitable:
+    """The value of :func:`report`: ignore it in sync code, ``await`` it in async code."""
+
+    __slots__ = ("_wait",)
+
+    def __init__(self, wait: Any = None) -> None:
+        self._wait = wait
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._wait is not None:
+            yield from self._wait().__await__()
+
+
+_DONE = _Awaitable()
+
+
+def report(metrics: dict[str, Any], *, checkpoint: Checkpoint | None = None) -> _Awaitable:
+    """Report one result (and optionally a checkpoint) from a trainable.
+
+    Each call is one training iteration: ``training_iteration`` counts the calls.
+    The checkpoint's directory is copied into the trial directory, so it may be a
+    temporary directory.
+
+    Args:
+        metrics: A dict of metrics, e.g. ``{"loss": 0.3}``. Keys are strings.
+        checkpoint: A :class:`atune.Checkpoint` of the trainable's state.
+
+    Example:
+        >>> def train(config):                                  # doctest: +SKIP
+        ...     for step in range(10):
+        ...         atune.report({"loss": (config["x"] - step) ** 2})
+        >>> async def train_async(config):                      # doctest: +SKIP
+        ...     for step in range(10):
+        ...         await atune.report({"loss": (config["x"] - step) ** 2})
+    """
+    if not isinstance(metrics, dict):
+        raise TypeError(f"atune.report() takes a dict of metrics, got {type(metrics).__name__}")
+    return _current().report(metrics, checkpoint)
+
+
+def get_checkpoint() -> Checkpoint | None:
+    """The checkpoint to resume from, or None when the trial starts fresh."""
+    return _current().checkpoint
+
+
+def get_context() -> TuneContext:
+    """The running trial's id, name, directory and resources."""
+    return _current().context
+
+
+def get_trial_resources() -> dict[str, float]:
+    """Resources the running trial was given, e.g. ``{"CPU": 1.0}``."""
+    return _current().context.get_trial_resources()

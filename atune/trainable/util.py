@@ -1,0 +1,208 @@
+"""Wrapping trainables: ``with_parameters``, ``with_resources``, and inspecting them."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from atune.errors import ConfigError, ConfigTypeError
+from atune.trainable.trainable import Trainable
+
+__all__ = [
+    "TrainableInfo",
+    "inspect_trainable",
+    "normalize_resources",
+    "with_parameters",
+    "with_resources",
+]
+
+Resources = Mapping[str, float] | Callable[[Any], Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class TrainableInfo:
+    """What the controller needs to know about a user's trainable.
+
+    Attributes:
+        trainable: The user's function or :class:`Trainable` subclass, unwrapped.
+        name: Its display name (function or class name).
+        kind: ``"class"``, ``"function"`` (``def f(config)``), ``"async"``
+            (``async def f(config)``), ``"generator"`` (``def f(config): yield {...}``)
+            or ``"reporter"`` (0.7 ``def f(config, reporter)``).
+        parameters: ``with_parameters`` keyword arguments (shipped once to workers).
+        resources: ``with_resources`` request, a dict or a callable of the config.
+    """
+
+    trainable: Any
+    name: str
+    kind: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    resources: Resources | None = None
+
+
+class _Wrapped:
+    """A trainable with ``with_parameters`` values and/or ``with_resources`` attached."""
+
+    def __init__(self, info: TrainableInfo) -> None:
+        self._atune_info = info
+        self.__name__ = info.name
+        self.__qualname__ = info.name
+
+    def __call__(self, config: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        info = self._atune_info
+        return info.trainable(config, *args, **{**info.parameters, **kwargs})
+
+    def __repr__(self) -> str:
+        return f"<atune trainable {self.__name__}>"
+
+
+def _kind_of(trainable: Any) -> str:
+    if inspect.isclass(trainable):
+        if issubclass(trainable, Trainable):
+            return "class"
+        raise ConfigTypeError(
+            f"trainable class {trainable.__name__} must subclass atune.Trainable "
+            "(or be a function taking `config`)"
+        )
+    if not callable(trainable):
+        raise ConfigTypeError(
+            "trainable must be a function `def f(config)` or a subclass of atune.Trainable, "
+            f"got {type(trainable).__name__}: {trainable!r}"
+        )
+    # functools.partial objects and callable instances: look at what they call.
+    fn = getattr(trainable, "func", trainable)
+    call = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn).__call__
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call):
+        return "async"
+    if inspect.isgeneratorfunction(fn):
+        return "generator"
+    try:
+        params = [
+            p
+            for p in inspect.signature(trainable).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+    except (TypeError, ValueError):
+        return "function"
+    if len(params) >= 2 and params[1].name in ("reporter", "status_reporter"):
+        return "reporter"
+    if len(params) > 2 or len(params) == 0:
+        raise ConfigTypeError(
+            f"trainable function {getattr(trainable, '__name__', trainable)!r} must take one "
+            f"argument `config` (or `config, reporter` in the 0.7 API); it takes "
+            f"{[p.name for p in params]}"
+        )
+    if len(params) == 2:
+        return "reporter"
+    return "function"
+
+
+def inspect_trainable(trainable: Any) -> TrainableInfo:
+    """Unwrap ``with_parameters``/``with_resources`` layers and classify the trainable."""
+    if isinstance(trainable, _Wrapped):
+        return trainable._atune_info
+    if trainable is None:
+        raise ConfigTypeError(
+            "trainable must be a function or an atune.Trainable subclass, got None"
+        )
+    kind = _kind_of(trainable)
+    name = getattr(trainable, "__name__", None) or type(trainable).__name__
+    if name == "<lambda>":
+        name = "lambda"
+    return TrainableInfo(trainable=trainable, name=name, kind=kind)
+
+
+def with_parameters(trainable: Any, **kwargs: Any) -> Any:
+    """Pass large objects to a trainable through Ray's object store, once.
+
+    ``kwargs`` are put in the object store when the experiment starts and handed to
+    each trial: as keyword arguments to a function trainable
+    (``def train(config, data=None)``) or to ``Trainable.setup(config, **kwargs)``.
+    Unlike ``functools.partial``, a large dataset is serialised once, not per trial.
+
+    Example:
+        >>> def train(config, data=None):
+        ...     return {"n": len(data)}
+        >>> wrapped = with_parameters(train, data=list(range(1000)))
+        >>> wrapped({})["n"]
+        1000
+    """
+    info = inspect_trainable(trainable)
+    return _Wrapped(replace(info, parameters={**info.parameters, **kwargs}))
+
+
+def with_resources(trainable: Any, resources: Resources) -> Any:
+    """Attach a per-trial resource request to a trainable.
+
+    Args:
+        trainable: A function or :class:`Trainable` subclass.
+        resources: A dict such as ``{"cpu": 2, "gpu": 1, "memory": 2e9, "my_res": 1}``
+            (fractions allowed), or a callable that takes the trial's config and returns
+            such a dict (``spec.config.x`` attribute access works too).
+    """
+    if not (isinstance(resources, Mapping) or callable(resources)):
+        raise ConfigTypeError(
+            "`resources` must be a dict like {'cpu': 1} or a callable of the config, "
+            f"got {type(resources).__name__}"
+        )
+    if isinstance(resources, Mapping):
+        normalize_resources(resources)  # validate now, at construction
+    info = inspect_trainable(trainable)
+    return _Wrapped(replace(info, resources=resources))
+
+
+_ALIASES = {"cpu": "CPU", "gpu": "GPU", "CPU": "CPU", "GPU": "GPU", "memory": "memory"}
+
+
+def normalize_resources(resources: Mapping[str, Any]) -> dict[str, float]:
+    """Turn ``{"cpu": 1, "gpu": 0, "extra_cpu": 2, "custom": 1}`` into Ray's resource names.
+
+    ``extra_cpu``/``extra_gpu`` (0.7) are added to the CPU/GPU request.
+    """
+    if not isinstance(resources, Mapping):
+        raise ConfigTypeError(
+            f"resources must be a dict like {{'cpu': 1, 'gpu': 0}}, got {resources!r}"
+        )
+    out: dict[str, float] = {}
+    for key, value in resources.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(
+                f"resource {key!r} must be a number >= 0, got {value!r} (in {dict(resources)})"
+            )
+        if key in ("extra_cpu", "extra_gpu"):
+            name = key[len("extra_") :].upper()
+        else:
+            name = _ALIASES.get(key, key)
+        out[name] = out.get(name, 0.0) + float(value)
+    # As in Ray Tune: a dict without "cpu" asks for no CPU (e.g. {"gpu": 1}).
+    out.setdefault("CPU", 0.0)
+    return {k: v for k, v in out.items() if v > 0 or k == "CPU"}
+
+
+class _AttrDict(dict[str, Any]):
+    """A config dict that also allows ``spec.config.x`` / ``spec.x`` attribute access."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "config":
+            return self
+        try:
+            value = self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return _AttrDict(value) if isinstance(value, dict) else value
+
+
+def resolve_resources(
+    info: TrainableInfo, config: dict[str, Any], default: Mapping[str, float] | None
+) -> dict[str, float]:
+    """The resources one trial with ``config`` asks for."""
+    request: Mapping[str, Any] | None = None
+    if info.resources is not None:
+        request = info.resources(_AttrDict(config)) if callable(info.resources) else info.resources
+    elif info.kind == "class":
+        request = info.trainable.default_resource_request(config)
+    if request is None:
+        request = default if default is not None else {"CPU": 1.0}
+    return normalize_resources(request)
