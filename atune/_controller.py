@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiofiles
 import anyio
 
 if sys.version_info < (3, 11):  # anyio depends on the backport there
@@ -604,17 +605,12 @@ class Controller:
         return False
 
     async def _write_error(self, trial: Trial, error: BaseException, tb: str) -> None:
-        path = os.path.join(trial.local_path, R.ERROR_FILE)
+        """Append the failure to ``error.txt`` in the trial directory."""
         text = tb or f"{type(error).__name__}: {error}\n"
-
-        def _write() -> None:
-            with open(path, "a") as f:
-                f.write(
-                    f"Failure # {trial.num_failures + 1} "
-                    f"(occurred at {datetime.datetime.now():%Y-%m-%d_%H-%M-%S})\n{text}\n"
-                )
-
-        await anyio.to_thread.run_sync(_write)
+        when = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        path = os.path.join(trial.local_path, R.ERROR_FILE)
+        async with aiofiles.open(path, "a") as f:
+            await f.write(f"Failure # {trial.num_failures + 1} (occurred at {when})\n{text}\n")
 
     def _fail_experiment(self, exc: BaseException) -> None:
         if self._fatal is None:

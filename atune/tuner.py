@@ -146,6 +146,7 @@ class Tuner:
         self._executor = _executor
         self._executor.check_serializable(self._info.trainable, "trainable")
         self._results: ResultGrid | None = None
+        self._fitted = False
 
     # ------------------------------------------------------------------ running
     def _experiment_spec(self) -> ExperimentSpec:
@@ -200,6 +201,12 @@ class Tuner:
         configuration, a metric no trial reports). Cancelling ``fit()`` stops every
         trial and kills its worker.
         """
+        if self._fitted:
+            raise AtuneError(
+                "this Tuner has already run (its searcher is used up); create a new Tuner "
+                "to run the experiment again"
+            )
+        self._fitted = True
         spec = self._experiment_spec()
         controller = Controller(spec, self._executor)
         self._controller = controller

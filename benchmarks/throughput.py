@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--atune-results", type=int, default=50_000, help="results per trial")
-    parser.add_argument("--ray-results", type=int, default=1_000, help="results per trial")
+    parser.add_argument("--ray-results", type=int, default=2_000, help="results per trial")
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()

@@ -30,6 +30,10 @@ _ACTOR_MAX_CONCURRENCY = 8
 _STOP_CALL_SLACK_S = 3.0
 
 
+def _drop_sigterm_warning(record: logging.LogRecord) -> bool:
+    return "SIGTERM handler is not set" not in record.getMessage()
+
+
 class _TrialActor:
     """The Ray actor class wrapping a :class:`TrialWorker` (runs in the worker process)."""
 
@@ -147,7 +151,15 @@ class RayExecutor:
             }
             if self._address is not None:
                 kwargs["address"] = self._address
-            await anyio.to_thread.run_sync(lambda: ray.init(**kwargs))
+            # ray.init runs on a worker thread so the event loop stays free; Ray then
+            # leaves the process's SIGTERM handling alone (what a host application
+            # wants) and warns about it, which is noise here.
+            ray_logger = logging.getLogger("ray._private.worker")
+            ray_logger.addFilter(_drop_sigterm_warning)
+            try:
+                await anyio.to_thread.run_sync(lambda: ray.init(**kwargs))
+            finally:
+                ray_logger.removeFilter(_drop_sigterm_warning)
             self.started_ray = True
         self._total = await anyio.to_thread.run_sync(ray.cluster_resources)
 

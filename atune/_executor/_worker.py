@@ -476,6 +476,7 @@ class TrialWorker(_SessionBackend):
         self._room_freed()
         if finished:
             self._running = False
+            self._release()
             return Batch(items, True, self._error, self._error_tb)
         return Batch(items)
 
@@ -507,7 +508,9 @@ class TrialWorker(_SessionBackend):
         return ended
 
     def _release(self) -> None:
-        session._install(None)
+        """Uninstall the session and undo log_to_file (idempotent)."""
+        if session._backend is self:
+            session._install(None)
         if self._redirect is not None:
             self._redirect.close()
             self._redirect = None
