@@ -385,6 +385,7 @@ class Controller:
             log_to_file=spec.log_to_file,
             chdir=spec.chdir_to_trial_dir,
             lockstep=self._lockstep(),
+            keep_for_reuse=spec.reuse_actors,
         )
 
     async def _acquire_worker(self, trial: Trial, restore: bool) -> TrialHandle:
@@ -395,11 +396,15 @@ class Controller:
                 del self._idle_workers[i]
                 try:
                     await idle.reset(wspec, self._params_ref)
-                    idle.resources = trial.resources
                     return idle
                 except AtuneError:
                     self._discard_worker(idle)
                     break
+        # Idle workers still hold their resources in Ray: free them before launching.
+        idle_workers, self._idle_workers = self._idle_workers, []
+        for idle in idle_workers:
+            await idle.stop(final=True)
+            self._discard_worker(idle)
         return await self.executor.launch(wspec, trial.resources, self._params_ref)
 
     def _discard_worker(self, handle: TrialHandle | None) -> None:
@@ -693,9 +698,10 @@ class Controller:
         return [status]  # type: ignore[list-item]
 
     async def _shutdown(self) -> None:
-        for handle in self._idle_workers:
+        idle, self._idle_workers = self._idle_workers, []
+        for handle in idle:
+            await handle.stop(final=True)  # cleanup() of a trainable kept for reuse
             self._discard_worker(handle)
-        self._idle_workers.clear()
         # Trials never started when stop-all hit are not part of the experiment.
         if self._stop_all:
             dropped = [t for t in self.trials if t.status == Trial.PENDING and not t.num_results]

@@ -107,8 +107,9 @@ class TuneConfig:
             as resources allow).
         time_budget_s: Stop every trial after this many seconds (or a ``timedelta``).
         reuse_actors: Run a new trial in the worker process of a finished one when
-            they ask for the same resources (class trainables must implement
-            ``reset_config``). Function trainables always allow reuse.
+            they ask for the same resources. A class trainable is switched to the new
+            config with ``reset_config`` (rebuilt in the same process if that returns
+            False); a function trainable starts again in the same process.
         trial_name_creator: ``f(trial) -> str``, the trial's display name.
         trial_dirname_creator: ``f(trial) -> str``, its directory name (not a path).
     """

@@ -29,8 +29,11 @@ class TrialHandle(Protocol):
         """Checkpoint a class trainable now; return the checkpoint dir."""
         ...
 
-    async def stop(self) -> bool:
-        """Stop the trainable gracefully; True if it ended in time."""
+    async def stop(self, final: bool = False) -> bool:
+        """Stop the trainable gracefully; True if it ended in time.
+
+        ``final``: the worker runs no further trial (clean up what reuse kept).
+        """
         ...
 
     async def reset(self, spec: WorkerSpec, parameters: Any) -> None:

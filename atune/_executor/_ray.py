@@ -51,8 +51,8 @@ class _TrialActor:
     async def save(self) -> str | None:
         return await self._worker.save()
 
-    async def stop(self) -> bool:
-        return await self._worker.stop(STOP_GRACE_S)
+    async def stop(self, final: bool) -> bool:
+        return await self._worker.stop(STOP_GRACE_S, final)
 
     async def reset(self, spec: WorkerSpec, parameters: dict[str, Any]) -> dict[str, Any]:
         return await self._worker.reset(spec, parameters or {})
@@ -101,11 +101,11 @@ class RayTrialHandle:
     async def save(self) -> str | None:
         return await _await(self._actor.save.remote(), self.name)
 
-    async def stop(self) -> bool:
+    async def stop(self, final: bool = False) -> bool:
         """Ask the trainable to stop; False if it did not end in time or the actor died."""
         try:
             with anyio.fail_after(STOP_GRACE_S + _STOP_CALL_SLACK_S):
-                return bool(await _await(self._actor.stop.remote(), self.name))
+                return bool(await _await(self._actor.stop.remote(final), self.name))
         except (TimeoutError, AtuneError):
             return False
 

@@ -75,6 +75,8 @@ class WorkerSpec:
     chdir: bool = True
     #: Start in lockstep (the driver decides on each result before the next one).
     lockstep: bool = False
+    #: Keep a class trainable alive after the trial for reset_config() (reuse_actors).
+    keep_for_reuse: bool = False
 
 
 @dataclass
@@ -149,6 +151,8 @@ class TrialWorker(_SessionBackend):
         self._ended: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._trainable_obj: Any = None
+        # A finished class trainable kept for the next trial (reuse_actors).
+        self._kept: Any = None
         self._redirect: contextlib.ExitStack | None = None
         self._running = False
         self._loop_tid: int | None = None
@@ -372,8 +376,9 @@ class TrialWorker(_SessionBackend):
 
     def _run_class(self, spec: WorkerSpec, parameters: dict[str, Any]) -> None:
         cls = spec.trainable.trainable
-        obj = cls(spec.config, **parameters)
+        obj = self._reusable_instance(spec) or cls(spec.config, **parameters)
         self._trainable_obj = obj
+        clean_exit = False
         try:
             if spec.restore_path:
                 load_class_checkpoint(obj, spec.restore_path)
@@ -397,9 +402,34 @@ class TrialWorker(_SessionBackend):
                 obj.log_result(result)
                 if done:
                     break
+            clean_exit = True
+        except TrialStopped:
+            clean_exit = True
+            raise
         finally:
             self._trainable_obj = None
-            obj.cleanup()
+            if clean_exit and spec.keep_for_reuse:
+                self._kept = obj  # reset_config() may give it the next trial
+            else:
+                obj.cleanup()
+
+    def _reusable_instance(self, spec: WorkerSpec) -> Any:
+        """The previous trial's Trainable, switched to this trial by reset_config()."""
+        obj, self._kept = self._kept, None
+        if obj is None:
+            return None
+        if type(obj) is spec.trainable.trainable and obj.reset_config(dict(spec.config)):
+            obj.config = dict(spec.config)
+            obj.trial_id, obj.trial_name, obj.logdir = (
+                spec.trial_id,
+                spec.trial_name,
+                spec.trial_dir,
+            )
+            obj.trial_resources = dict(spec.resources)
+            obj._iteration, obj._time_total = 0, 0.0
+            return obj
+        obj.cleanup()
+        return None
 
     async def _run_async(self, spec: WorkerSpec, parameters: dict[str, Any]) -> None:
         try:
@@ -489,8 +519,12 @@ class TrialWorker(_SessionBackend):
         await asyncio.to_thread(save_class_checkpoint, obj, path, iteration=self._iteration)
         return path
 
-    async def stop(self, grace_s: float = STOP_GRACE_S) -> bool:
-        """Ask the trainable to stop; True if it ended within ``grace_s`` seconds."""
+    async def stop(self, grace_s: float = STOP_GRACE_S, final: bool = False) -> bool:
+        """Ask the trainable to stop; True if it ended within ``grace_s`` seconds.
+
+        ``final``: the worker will not run another trial, so a class trainable kept for
+        ``reset_config`` is cleaned up too.
+        """
         with self._cond:
             self._stop_requested = True
             self._cond.notify_all()
@@ -505,6 +539,10 @@ class TrialWorker(_SessionBackend):
                 ended = False
         self._running = False
         self._release()
+        if final:
+            kept, self._kept = self._kept, None
+            if kept is not None:
+                await asyncio.to_thread(kept.cleanup)
         return ended
 
     def _release(self) -> None:

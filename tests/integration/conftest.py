@@ -13,6 +13,7 @@ NUM_CPUS = 4
 def ray_cluster():
     ray.init(
         num_cpus=NUM_CPUS,
+        resources={"special": 1},
         include_dashboard=False,
         ignore_reinit_error=True,
         configure_logging=False,

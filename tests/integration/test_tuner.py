@@ -514,3 +514,103 @@ async def test_get_best_result_uses_tune_config_metric(storage):
     ).fit()
     assert grid.get_best_result().config["x"] == 5
     assert grid.get_best_result(mode="min").config["x"] == 1
+
+
+class Reusable(tune.Trainable):
+    setups = 0
+
+    def setup(self, config):
+        Reusable.setups += 1
+        self.setups_here = Reusable.setups
+        self.resets = 0
+
+    def step(self):
+        return {
+            "pid": os.getpid(),
+            "obj": id(self),
+            "setups": self.setups_here,
+            "resets": self.resets,
+            "x": self.config["x"],
+            "done": True,
+        }
+
+    def reset_config(self, new_config):
+        self.resets += 1
+        return True
+
+
+async def test_reuse_actors_resets_the_same_trainable(storage):
+    grid = await run(
+        Reusable,
+        storage,
+        param_space={"x": tune.grid_search([1, 2, 3])},
+        tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=1),
+    ).fit()
+    metrics = sorted((r.metrics for r in grid), key=lambda m: m["x"])
+    assert [m["x"] for m in metrics] == [1, 2, 3]
+    assert len({m["pid"] for m in metrics}) == 1
+    assert len({m["obj"] for m in metrics}) == 1
+    assert [m["resets"] for m in metrics] == [0, 1, 2]
+    assert {m["setups"] for m in metrics} == {1}
+
+
+async def test_seeded_searcher_reproduces_the_configs(storage):
+    space = {"a": tune.uniform(0, 1), "b": tune.randint(0, 100)}
+
+    async def configs():
+        grid = await run(
+            lambda config: tune.report({"ok": 1}),
+            storage,
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                num_samples=4, search_alg=tune.search.BasicVariantGenerator(random_state=7)
+            ),
+        ).fit()
+        return sorted((r.config["a"], r.config["b"]) for r in grid)
+
+    assert await configs() == await configs()
+
+
+async def test_points_to_evaluate_run_first(storage):
+    searcher = tune.search.BasicVariantGenerator(points_to_evaluate=[{"a": 0.5}])
+    grid = await run(
+        lambda config: tune.report({"a": config["a"]}),
+        storage,
+        param_space={"a": tune.uniform(10, 20)},
+        tune_config=tune.TuneConfig(num_samples=3, search_alg=searcher, max_concurrent_trials=1),
+    ).fit()
+    assert grid[0].config["a"] == 0.5
+    assert all(10 <= r.config["a"] <= 20 for r in list(grid)[1:])
+
+
+async def test_custom_resources_bound_concurrency(storage):
+    grid = await run(
+        tune.with_resources(overlap_probe, {"cpu": 0, "special": 1}),
+        storage,
+        tune_config=tune.TuneConfig(num_samples=3),
+    ).fit()
+    assert grid[0].metrics["res"]["special"] == 1.0
+    assert _max_overlap(grid) == 1
+
+
+async def test_verbose_2_prints_the_table_and_every_result(storage, capsys):
+    await run(count_to_five, storage, param_space={"x": 2}, verbose=2).fit()
+    out = capsys.readouterr().out
+    assert "== Status ==" in out
+    assert "Number of trials: 1/1 (1 TERMINATED)" in out
+    assert out.count("Result for count_to_five_") == 5
+
+
+async def test_verbose_0_prints_nothing(storage, capsys):
+    await run(count_to_five, storage, param_space={"x": 2}, verbose=0).fit()
+    assert capsys.readouterr().out == ""
+
+
+async def test_get_results_before_and_after_fit(storage):
+    tuner = run(count_to_five, storage, param_space={"x": 2})
+    with pytest.raises(tune.AtuneError, match="no results yet"):
+        tuner.get_results()
+    grid = await tuner.fit()
+    assert tuner.get_results() is grid
+    with pytest.raises(tune.AtuneError, match="already run"):
+        await tuner.fit()

@@ -220,3 +220,42 @@ async def test_with_parameters_values_reach_the_function(tmp_path):
 def test_report_outside_a_trial_explains_itself():
     with pytest.raises(atune.AtuneError, match="inside a trainable"):
         atune.report({"x": 1})
+
+
+class Resettable(atune.Trainable):
+    def setup(self, config):
+        self.cleaned = False
+
+    def step(self):
+        return {"x": self.config["x"], "obj": id(self), "done": True}
+
+    def reset_config(self, new_config):
+        return new_config["x"] != "refuse"
+
+    def cleanup(self):
+        self.cleaned = True
+
+
+async def test_kept_class_trainable_is_reset_or_replaced(tmp_path):
+    worker = TrialWorker()
+    await worker.start(make_spec(Resettable, tmp_path, config={"x": 1}, keep_for_reuse=True), {})
+    (first,), _ = await drain(worker)
+    await worker.reset(make_spec(Resettable, tmp_path, config={"x": 2}, keep_for_reuse=True), {})
+    (second,), _ = await drain(worker)
+    assert second["obj"] == first["obj"] and second["x"] == 2
+    kept = worker._kept
+    await worker.reset(make_spec(Resettable, tmp_path, config={"x": "refuse"}), {})
+    (third,), _ = await drain(worker)
+    assert third["obj"] != first["obj"]  # reset_config said no: a new instance
+    assert kept.cleaned
+
+
+async def test_final_stop_cleans_up_a_kept_trainable(tmp_path):
+    worker = TrialWorker()
+    await worker.start(make_spec(Resettable, tmp_path, config={"x": 1}, keep_for_reuse=True), {})
+    await drain(worker)
+    kept = worker._kept
+    await worker.stop(final=False)
+    assert not kept.cleaned
+    await worker.stop(final=True)
+    assert kept.cleaned
