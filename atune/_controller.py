@@ -29,6 +29,7 @@ from typing import Any
 
 import aiofiles
 import anyio
+import anyio.lowlevel
 
 if sys.version_info < (3, 11):  # anyio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -56,6 +57,9 @@ RESULT_BUFFER_SIZE = 1024
 #: When a trial reports fast (its last batch held several results), let the worker
 #: gather results this long before answering, to cut round trips per result.
 BATCH_LINGER_S = 0.002
+#: Inside a large batch, give the event loop to other tasks after this many results,
+#: so an application hosting fit() stays responsive (about 5 ms of work at most).
+YIELD_EVERY_RESULTS = 64
 #: How often loggers flush to disk and old checkpoints are deleted.
 FLUSH_INTERVAL_S = 0.5
 #: Trials created ahead of time when the searcher is the default random/grid search;
@@ -312,6 +316,7 @@ class Controller:
                 try:
                     handle = await self._acquire_worker(trial, restore=restoring)
                 except TrialWorkerDiedError as exc:  # died while starting
+                    await self._write_error(trial, exc, "")
                     if await self._retry_or_fail(trial, exc):
                         restoring = trial.checkpoint is not None
                         continue
@@ -436,6 +441,7 @@ class Controller:
                 try:
                     batch = await handle.next_results(RESULT_BUFFER_SIZE, acked, lockstep, linger)
                 except TrialWorkerDiedError as exc:
+                    await self._write_error(trial, exc, "")
                     return "error", exc
                 finally:
                     self._fetch_scopes.pop(trial.trial_id, None)
@@ -443,6 +449,8 @@ class Controller:
                 return "stop_all", None
             last_batch = len(batch.results)
             for i, (res, ckpt_path) in enumerate(batch.results):
+                if i and i % YIELD_EVERY_RESULTS == 0:
+                    await anyio.lowlevel.checkpoint()  # let the host's other tasks run
                 acked += 1
                 decision = await self._on_result(trial, res, ckpt_path)
                 if decision != TrialScheduler.CONTINUE:
@@ -599,7 +607,12 @@ class Controller:
         trial.status = Trial.ERROR
         trial.error = error
         if spec.verbose >= 1:
-            log.error("Trial %s failed: %s", trial.name, _describe(error))
+            log.error(
+                "Trial %s failed: %s (traceback in %s)",
+                trial.name,
+                _describe(error),
+                os.path.join(trial.local_path, R.ERROR_FILE),
+            )
         await spec.scheduler.on_trial_error(self, trial)
         await spec.searcher.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
         await self._hook("on_trial_error", self._iteration, self.trials, trial=trial)

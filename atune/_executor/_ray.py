@@ -89,9 +89,6 @@ class RayTrialHandle:
         self.info: dict[str, Any] = {}
         self.name = name
 
-    async def _start(self, spec: WorkerSpec, parameters: Any) -> None:
-        self.info = await _await(self._actor.start.remote(spec, parameters), self.name)
-
     async def next_results(
         self, max_results: int, acked: int, lockstep: bool, linger_s: float = 0.0
     ) -> Batch:
@@ -111,7 +108,8 @@ class RayTrialHandle:
 
     async def reset(self, spec: WorkerSpec, parameters: Any) -> None:
         self.name = spec.trial_name
-        self.info = await _await(self._actor.reset.remote(spec, parameters), self.name)
+        ref = await anyio.to_thread.run_sync(lambda: self._actor.reset.remote(spec, parameters))
+        self.info = await _await(ref, self.name)
 
     def kill(self) -> None:
         try:
@@ -185,11 +183,18 @@ class RayExecutor:
             options["memory"] = resources["memory"]
         if custom:
             options["resources"] = custom
-        actor = _RemoteTrialActor.options(**options).remote()
+
+        def _submit() -> tuple[Any, Any]:
+            # Creating the first actor exports its class (~100 ms) and submitting
+            # start() pickles the trainable: both happen off the event loop.
+            actor: Any = _RemoteTrialActor.options(**options).remote()
+            return actor, actor.start.remote(spec, parameters)
+
+        actor, started = await anyio.to_thread.run_sync(_submit)
         handle = RayTrialHandle(actor, resources, spec.trial_name)
         self._handles.add(handle)
         try:
-            await handle._start(spec, parameters)
+            handle.info = await _await(started, spec.trial_name)
         except BaseException:
             self.release(handle)
             raise
