@@ -60,6 +60,10 @@ BATCH_LINGER_S = 0.002
 #: Inside a large batch, give the event loop to other tasks after this many results,
 #: so an application hosting fit() stays responsive (about 5 ms of work at most).
 YIELD_EVERY_RESULTS = 64
+#: Results recorded but not yet flushed by the callbacks, beyond which trials stop
+#: fetching until a flush lands: bounds logger memory (and the garbage collector's
+#: work) when results arrive faster than they can be written.
+MAX_UNFLUSHED_RESULTS = 8_192
 #: How often loggers flush to disk and old checkpoints are deleted.
 FLUSH_INTERVAL_S = 0.5
 #: Trials created ahead of time when the searcher is the default random/grid search;
@@ -129,6 +133,10 @@ class Controller:
         self._async_hooks: dict[tuple[int, str], bool] = {}
         self._print_results = spec.verbose >= 2
         self._live = 0  # trials RUNNING (holding resources)
+        self._warned_pause = False
+        self._unflushed = 0  # results recorded since the callbacks last flushed
+        self._flush_needed = anyio.Event()
+        self._flushed = anyio.Event()
 
     # ---------------------------------------------------------- scheduler API
     def get_trials(self) -> list[Trial]:
@@ -439,6 +447,7 @@ class Controller:
             with anyio.CancelScope() as scope:
                 self._fetch_scopes[trial.trial_id] = scope
                 try:
+                    await self._wait_for_sinks()
                     batch = await handle.next_results(RESULT_BUFFER_SIZE, acked, lockstep, linger)
                 except TrialWorkerDiedError as exc:
                     await self._write_error(trial, exc, "")
@@ -474,6 +483,7 @@ class Controller:
         result[R.EXPERIMENT_TAG] = trial.experiment_tag
         trial.last_result = result
         trial.num_results += 1
+        self._unflushed += 1
         if spec.metric is not None and spec.metric in result:
             self._metric_seen.add(trial.trial_id)
         if ckpt_path is not None:
@@ -554,7 +564,15 @@ class Controller:
             await self._hook("on_trial_save", self._iteration, self.trials, trial=trial)
 
     async def _pause(self, trial: Trial, handle: TrialHandle) -> None:
-        if self.spec.trainable.kind == "class":
+        if not self._lockstep() and not self._warned_pause:
+            self._warned_pause = True
+            log.warning(
+                "%s paused a trial without requires_sync_point=True: the trainable may have "
+                "run past the pause point, so it resumes from its last checkpoint at or "
+                "before that point (or from scratch without one).",
+                type(self.spec.scheduler).__name__,
+            )
+        if self.spec.trainable.kind == "class" and self._lockstep():
             await self._save_now(trial, handle)
         await handle.stop()
         trial.status = Trial.PAUSED
@@ -662,7 +680,8 @@ class Controller:
             timeout = FLUSH_INTERVAL_S
             if deadline is not None:
                 timeout = max(0.0, min(timeout, deadline - time.monotonic()))
-            await anyio.sleep(timeout)
+            with anyio.move_on_after(timeout):
+                await self._flush_needed.wait()  # the sinks are full: flush right away
             if deadline is not None and time.monotonic() >= deadline and not self._stop_all:
                 if self.spec.verbose >= 1:
                     log.info("Time budget of %.1f s reached; stopping all trials.", budget)
@@ -671,6 +690,9 @@ class Controller:
             self._report_progress(done=False)
 
     async def _flush(self) -> None:
+        """Flush every callback; then release trials waiting for the sinks to drain."""
+        flushing = self._unflushed
+        self._flush_needed = anyio.Event()
         for cb in self.spec.callbacks:
             try:
                 await cb.flush()
@@ -684,6 +706,15 @@ class Controller:
                     shutil.rmtree(p, ignore_errors=True)
 
             await anyio.to_thread.run_sync(_rm)
+        self._unflushed -= flushing
+        self._flushed.set()
+        self._flushed = anyio.Event()
+
+    async def _wait_for_sinks(self) -> None:
+        """Backpressure: hold off fetching while too many results wait to be written."""
+        while self._unflushed >= MAX_UNFLUSHED_RESULTS:
+            self._flush_needed.set()
+            await self._flushed.wait()
 
     def _report_progress(self, done: bool) -> None:
         reporter = self.spec.progress_reporter

@@ -34,7 +34,9 @@ class TrialScheduler:
     NOOP: ClassVar[str] = "NOOP"
 
     #: True when the scheduler needs trials to run in lockstep with its decisions
-    #: (the trainable waits for the decision on each result before going on).
+    #: (the trainable waits for the decision on each result before going on). A
+    #: scheduler that returns PAUSE needs it, so that the trial is checkpointed at the
+    #: pause point and not after it.
     requires_sync_point: ClassVar[bool] = False
 
     def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
