@@ -279,17 +279,20 @@ class TrialWorker(_SessionBackend):
                 self._cond.wait()
             if self._stop_requested:
                 raise TrialStopped()
-        result = self._fill(metrics)
-        path = self._persist(checkpoint)
+        item = self._fill(metrics), self._persist(checkpoint)
         with self._cond:
-            self._buffer.append((result, path))
-            self._produced += 1
-            self._notify_driver()
+            self._append(item)
             while self._lockstep and self._acked < self._produced and not self._stop_requested:
                 self._cond.wait()
             if self._stop_requested and self._acked < self._produced:
                 raise TrialStopped()
         self._last_mark = time.monotonic()
+
+    def _append(self, item: tuple[dict[str, Any], str | None]) -> None:
+        """Buffer one filled-in result and wake the driver; call with _cond held."""
+        self._buffer.append(item)
+        self._produced += 1
+        self._notify_driver()
 
     def _notify_driver(self) -> None:
         """Wake a waiting next_results; call with _cond held."""
@@ -311,12 +314,9 @@ class TrialWorker(_SessionBackend):
                 "results pile up in an async trainable: use `await atune.report(...)` so "
                 "the trainable waits while the result buffer is full"
             )
-        result = self._fill(metrics)
-        path = self._persist(checkpoint)
+        item = self._fill(metrics), self._persist(checkpoint)
         with self._cond:
-            self._buffer.append((result, path))
-            self._produced += 1
-            self._notify_driver()
+            self._append(item)
         return _Awaitable(self._wait_for_room)
 
     async def _wait_for_room(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from atune.search._base import validate_mode
+from atune._metric import MetricMode
 
 if TYPE_CHECKING:
     from atune._trial import Trial
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["TrialScheduler"]
 
 
-class TrialScheduler:
+class TrialScheduler(MetricMode):
     """Base class of trial schedulers.
 
     Handlers receive the controller (``tune_controller``) as first argument, as in
@@ -39,24 +39,9 @@ class TrialScheduler:
     #: pause point and not after it.
     requires_sync_point: ClassVar[bool] = False
 
-    def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
-        self._metric = metric
-        self._mode = validate_mode(mode)
-
-    @property
-    def metric(self) -> str | None:
-        return self._metric
-
-    @property
-    def mode(self) -> str | None:
-        return self._mode
-
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         """Receive the Tuner's metric and mode; fills in what the scheduler lacks."""
-        if self._metric is None and metric is not None:
-            self._metric = metric
-        if self._mode is None and mode is not None:
-            self._mode = validate_mode(mode)
+        self._fill_metric_mode(metric, mode)
         return True
 
     async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pickle
 from typing import Any, ClassVar
 
-from atune.errors import ConfigError
+from atune._metric import MetricMode, validate_mode
 
 __all__ = ["FINISHED", "Searcher", "validate_mode"]
 
@@ -19,14 +19,7 @@ __all__ = ["FINISHED", "Searcher", "validate_mode"]
 FINISHED = "FINISHED"
 
 
-def validate_mode(mode: str | None, *, name: str = "mode") -> str | None:
-    """Return ``mode`` if it is None, ``"min"`` or ``"max"``; raise :class:`ConfigError` else."""
-    if mode not in (None, "min", "max"):
-        raise ConfigError(f"`{name}` must be 'min' or 'max', got {mode!r}")
-    return mode
-
-
-class Searcher:
+class Searcher(MetricMode):
     """Base class of search algorithms.
 
     Subclasses override :meth:`suggest` and usually :meth:`on_trial_complete`. All
@@ -41,18 +34,6 @@ class Searcher:
 
     FINISHED: ClassVar[str] = FINISHED
 
-    def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
-        self._metric = metric
-        self._mode = validate_mode(mode)
-
-    @property
-    def metric(self) -> str | None:
-        return self._metric
-
-    @property
-    def mode(self) -> str | None:
-        return self._mode
-
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
@@ -62,10 +43,7 @@ class Searcher:
         its own metric/mode keeps those; the default implementation fills in what it
         lacks and accepts.
         """
-        if self._metric is None and metric is not None:
-            self._metric = metric
-        if self._mode is None and mode is not None:
-            self._mode = validate_mode(mode)
+        self._fill_metric_mode(metric, mode)
         return True
 
     async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:

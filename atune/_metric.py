@@ -1,0 +1,42 @@
+"""The ``metric``/``mode`` pair shared by searchers and schedulers."""
+
+from __future__ import annotations
+
+from atune.errors import ConfigError
+
+__all__ = ["MetricMode", "validate_mode"]
+
+
+def validate_mode(mode: str | None, *, name: str = "mode") -> str | None:
+    """Return ``mode`` if it is None, ``"min"`` or ``"max"``; raise :class:`ConfigError` else."""
+    if mode not in (None, "min", "max"):
+        raise ConfigError(f"`{name}` must be 'min' or 'max', got {mode!r}")
+    return mode
+
+
+class MetricMode:
+    """Holds the metric to optimise and its mode, validated.
+
+    Args:
+        metric: The result field to optimise.
+        mode: ``"min"`` or ``"max"``.
+    """
+
+    def __init__(self, metric: str | None = None, mode: str | None = None) -> None:
+        self._metric = metric
+        self._mode = validate_mode(mode)
+
+    @property
+    def metric(self) -> str | None:
+        return self._metric
+
+    @property
+    def mode(self) -> str | None:
+        return self._mode
+
+    def _fill_metric_mode(self, metric: str | None, mode: str | None) -> None:
+        """Take the experiment's metric and mode where none was given at construction."""
+        if self._metric is None and metric is not None:
+            self._metric = metric
+        if self._mode is None and mode is not None:
+            self._mode = validate_mode(mode)
