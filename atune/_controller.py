@@ -134,6 +134,9 @@ class Controller:
         self._print_results = spec.verbose >= 2
         self._live = 0  # trials RUNNING (holding resources)
         self._warned_pause = False
+        self._handles: dict[str, TrialHandle] = {}  # workers of RUNNING trials
+        self._requests: dict[str, str] = {}  # scheduler's STOP/PAUSE for other trials
+        self._ckpt_meta: dict[str, tuple[int, float]] = {}  # path -> (iteration, time)
         self._unflushed = 0  # results recorded since the callbacks last flushed
         self._flush_needed = anyio.Event()
         self._flushed = anyio.Event()
@@ -187,6 +190,7 @@ class Controller:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._background)
                 async with anyio.create_task_group() as trials_tg:
+                    self._trials_tg = trials_tg
                     await self._schedule(trials_tg)
                 outer.cancel_scope.cancel()
         except BaseExceptionGroup as group:
@@ -316,8 +320,10 @@ class Controller:
 
     # ------------------------------------------------------------ one trial
     async def _run_trial(self, trial: Trial, resume: bool) -> None:
+        held = dict(trial.resources)  # what this run reserved (a scheduler may change it)
         handle: TrialHandle | None = None
-        reusable = False
+        pool = False  # hand the worker to the idle pool when done
+        cancelled = True
         try:
             restoring = resume
             while True:
@@ -328,7 +334,9 @@ class Controller:
                     if await self._retry_or_fail(trial, exc):
                         restoring = trial.checkpoint is not None
                         continue
+                    cancelled = False
                     return
+                self._handles[trial.trial_id] = handle
                 await self._hook(
                     "on_trial_restore" if restoring else "on_trial_start",
                     self._iteration,
@@ -337,16 +345,17 @@ class Controller:
                 )
                 outcome, error = await self._stream(trial, handle)
                 if outcome == "error":
+                    self._handles.pop(trial.trial_id, None)
                     self._discard_worker(handle)
                     handle = None
                     if await self._retry_or_fail(trial, error):
                         restoring = trial.checkpoint is not None
                         continue
+                    cancelled = False
                     return
                 if outcome == TrialScheduler.PAUSE:
-                    await self._pause(trial, handle)
-                    self._discard_worker(handle)
-                    handle = None
+                    pool = await self._pause(trial, handle)
+                    cancelled = False
                     return
                 # The trial ended: finished on its own, stopped, or stop-all.
                 if outcome != "finished":
@@ -354,32 +363,41 @@ class Controller:
                         self.spec.trainable.kind == "class"
                     ):
                         await self._save_now(trial, handle)
-                    reusable = await handle.stop()
+                    pool = await handle.stop()
                 else:
-                    reusable = True
+                    pool = True
+                pool = pool and self.spec.reuse_actors
                 await self._complete(trial, outcome)
+                cancelled = False
                 return
         finally:
+            self._handles.pop(trial.trial_id, None)
             with anyio.CancelScope(shield=True):
                 if handle is not None:
-                    if reusable and self.spec.reuse_actors and not self._stop_all:
+                    if pool and not self._stop_all:
                         self._idle_workers.append(handle)
                     else:
-                        self._discard_worker(handle)
-                for k, v in trial.resources.items():
+                        await self._retire_worker(handle, graceful=not cancelled)
+                for k, v in held.items():
                     self._used[k] = self._used.get(k, 0.0) - v
                 self._live -= 1
                 self._changed.set()
+
+    async def _retire_worker(self, handle: TrialHandle, *, graceful: bool) -> None:
+        """Kill a worker; first let a class trainable kept for reuse run cleanup()."""
+        if graceful and self.spec.trainable.kind == "class":
+            await handle.stop(final=True)
+        self._discard_worker(handle)
 
     def _worker_spec(self, trial: Trial, restore: bool) -> WorkerSpec:
         spec = self.spec
         restore_path = None
         start_iter, start_time = 0, 0.0
-        if restore and trial.checkpoint is not None:
-            restore_path = trial.checkpoint.path
-            meta = next((m for c, m in trial.checkpoints if c == trial.checkpoint), {})
-            start_iter = int(meta.get(R.TRAINING_ITERATION, 0))
-            start_time = float(meta.get(R.TIME_TOTAL_S, 0.0))
+        source = trial.restore_from or (trial.checkpoint if restore else None)
+        trial.restore_from = None
+        if source is not None:
+            restore_path = source.path
+            start_iter, start_time = self._ckpt_meta.get(source.path, (0, 0.0))
         return WorkerSpec(
             trial_id=trial.trial_id,
             trial_name=trial.name,
@@ -398,7 +416,8 @@ class Controller:
             log_to_file=spec.log_to_file,
             chdir=spec.chdir_to_trial_dir,
             lockstep=self._lockstep(),
-            keep_for_reuse=spec.reuse_actors,
+            keep_for_reuse=spec.trainable.kind == "class",
+            sync_point=spec.scheduler.sync_point(trial),
         )
 
     async def _acquire_worker(self, trial: Trial, restore: bool) -> TrialHandle:
@@ -437,29 +456,39 @@ class Controller:
 
     async def _stream(self, trial: Trial, handle: TrialHandle) -> tuple[str, BaseException | None]:
         """Process the trial's results in order until it ends or a decision ends it."""
+        tid = trial.trial_id
         acked = 0
         lockstep = self._lockstep()
+        scheduler = self.spec.scheduler
         last_batch = 0
         while True:
             if self._stop_all:
                 return "stop_all", None
+            if tid in self._requests:
+                return self._requests.pop(tid), None
             linger = BATCH_LINGER_S if last_batch > 1 else 0.0
             with anyio.CancelScope() as scope:
-                self._fetch_scopes[trial.trial_id] = scope
+                self._fetch_scopes[tid] = scope
                 try:
                     await self._wait_for_sinks()
-                    batch = await handle.next_results(RESULT_BUFFER_SIZE, acked, lockstep, linger)
+                    batch = await handle.next_results(
+                        RESULT_BUFFER_SIZE, acked, lockstep, linger, scheduler.sync_point(trial)
+                    )
                 except TrialWorkerDiedError as exc:
                     await self._write_error(trial, exc, "")
                     return "error", exc
                 finally:
-                    self._fetch_scopes.pop(trial.trial_id, None)
+                    self._fetch_scopes.pop(tid, None)
             if scope.cancelled_caught:
-                return "stop_all", None
+                continue  # stop-all or a scheduler's request: checked at the top
             last_batch = len(batch.results)
             for i, (res, ckpt_path) in enumerate(batch.results):
                 if i and i % YIELD_EVERY_RESULTS == 0:
                     await anyio.lowlevel.checkpoint()  # let the host's other tasks run
+                request = self._requests.pop(tid, None)
+                if request is not None:
+                    self._drop_unrecorded(batch.results[i:])
+                    return request, None
                 acked += 1
                 decision = await self._on_result(trial, res, ckpt_path)
                 if decision != TrialScheduler.CONTINUE:
@@ -470,8 +499,89 @@ class Controller:
                     await self._write_error(trial, batch.error, batch.error_traceback)
                     return "error", batch.error
                 return "finished", None
-            if self._stop_all:
-                return "stop_all", None
+
+    # ------------------------------------------------------ scheduler actions
+    def stop_trial(self, trial: Trial) -> None:
+        """Stop a trial (for schedulers): now if PENDING/PAUSED, at once if RUNNING.
+
+        A RUNNING trial records nothing after the result being processed. The
+        scheduler that asked is not notified again (it made the decision).
+        """
+        if trial.status == Trial.RUNNING:
+            self._request(trial, TrialScheduler.STOP)
+        elif trial.status in (Trial.PENDING, Trial.PAUSED):
+            trial.status = Trial.TERMINATED
+            self._tg_soon(self._finish_idle_trial, trial)
+
+    def pause_trial(self, trial: Trial) -> None:
+        """Pause a RUNNING trial (for schedulers); it resumes from its checkpoint."""
+        if trial.status == Trial.RUNNING:
+            self._request(trial, TrialScheduler.PAUSE)
+
+    def _tg_soon(self, func: Callable[..., Any], *args: Any) -> None:
+        self._trials_tg.start_soon(func, *args)
+
+    def _request(self, trial: Trial, decision: str) -> None:
+        self._requests[trial.trial_id] = decision
+        scope = self._fetch_scopes.get(trial.trial_id)
+        if scope is not None:
+            scope.cancel()
+
+    async def _finish_idle_trial(self, trial: Trial) -> None:
+        await self.spec.searcher.on_trial_complete(trial.trial_id, trial.last_result, error=False)
+        await self._hook("on_trial_complete", self._iteration, self.trials, trial=trial)
+        self._changed.set()
+
+    async def save_trial(self, trial: Trial) -> Checkpoint | None:
+        """Checkpoint a RUNNING trial at its current decision point (for schedulers).
+
+        Class trainables are saved now; function trainables give their latest
+        reported checkpoint. Call it from ``on_trial_result`` of that trial.
+        """
+        handle = self._handles.get(trial.trial_id)
+        if handle is not None and self.spec.trainable.kind == "class":
+            await self._save_now(trial, handle)
+        return trial.checkpoint
+
+    async def reset_trial(
+        self,
+        trial: Trial,
+        config: dict[str, Any],
+        experiment_tag: str | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        """Give a trial a new config and, optionally, another trial's checkpoint.
+
+        For PBT's exploit: the checkpoint is copied into ``trial``'s directory, and
+        the trial restores from it the next time it starts. Return PAUSE from
+        ``on_trial_result`` to restart it now; its worker is reused where possible
+        (a class trainable gets ``reset_config(config)``).
+        """
+        trial.config = config
+        if experiment_tag is not None:
+            trial.experiment_tag = experiment_tag
+        if checkpoint is None:
+            return
+        iteration, time_total = self._ckpt_meta.get(checkpoint.path, (0, 0.0))
+        target = os.path.join(trial.local_path, f"checkpoint_{iteration:06d}")
+
+        def _copy() -> None:
+            if os.path.abspath(target) != os.path.abspath(checkpoint.path):
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(checkpoint.path, target)
+
+        await anyio.to_thread.run_sync(_copy)
+        copied = Checkpoint(target)
+        self._record_checkpoint(
+            trial, copied, {R.TRAINING_ITERATION: iteration, R.TIME_TOTAL_S: time_total}
+        )
+        trial.restore_from = copied
+
+    def set_trial_resources(self, trial: Trial, resources: dict[str, float]) -> None:
+        """Change what a trial asks for (for schedulers); applies at its next start."""
+        from atune.trainable.util import normalize_resources
+
+        trial.resources = normalize_resources(resources)
 
     def _drop_unrecorded(self, items: list[tuple[dict[str, Any], str | None]]) -> None:
         """Results past a decision are never recorded; delete their checkpoints."""
@@ -536,6 +646,10 @@ class Controller:
     def _record_checkpoint(self, trial: Trial, ckpt: Checkpoint, result: dict[str, Any]) -> None:
         trial.checkpoint = ckpt
         trial.checkpoints.append((ckpt, result))
+        self._ckpt_meta[ckpt.path] = (
+            int(result.get(R.TRAINING_ITERATION, 0)),
+            float(result.get(R.TIME_TOTAL_S, 0.0)),
+        )
         cfg = self.spec.checkpoint_config
         if cfg.num_to_keep is None or len(trial.checkpoints) <= cfg.num_to_keep:
             return
@@ -555,6 +669,7 @@ class Controller:
 
             victim = min(candidates, key=score)
         trial.checkpoints.remove(victim)
+        self._ckpt_meta.pop(victim[0].path, None)
         self._to_delete.append(victim[0].path)
 
     async def _save_now(self, trial: Trial, handle: TrialHandle) -> None:
@@ -563,8 +678,10 @@ class Controller:
             self._record_checkpoint(trial, Checkpoint(path), trial.last_result)
             await self._hook("on_trial_save", self._iteration, self.trials, trial=trial)
 
-    async def _pause(self, trial: Trial, handle: TrialHandle) -> None:
-        if not self._lockstep() and not self._warned_pause:
+    async def _pause(self, trial: Trial, handle: TrialHandle) -> bool:
+        """Checkpoint (class trainables at a decision point) and stop; True if reusable."""
+        synced = self._lockstep() or self.spec.scheduler.sync_point(trial) is not None
+        if not synced and trial.restore_from is None and not self._warned_pause:
             self._warned_pause = True
             log.warning(
                 "%s paused a trial without requires_sync_point=True: the trainable may have "
@@ -572,10 +689,12 @@ class Controller:
                 "before that point (or from scratch without one).",
                 type(self.spec.scheduler).__name__,
             )
-        if self.spec.trainable.kind == "class" and self._lockstep():
+        at_decision = self._lockstep() or self.spec.scheduler.sync_point(trial) is not None
+        if self.spec.trainable.kind == "class" and at_decision and trial.restore_from is None:
             await self._save_now(trial, handle)
-        await handle.stop()
+        reusable = await handle.stop()
         trial.status = Trial.PAUSED
+        return reusable
 
     async def _complete(self, trial: Trial, outcome: str) -> None:
         spec = self.spec

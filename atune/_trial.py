@@ -58,6 +58,8 @@ class Trial:
     custom_dirname: str | None = None
     #: Number of results recorded (``training_iteration`` of the last one).
     num_results: int = 0
+    #: Set by a scheduler (PBT's exploit): the next start restores from this instead.
+    restore_from: Checkpoint | None = None
     #: Checkpoints still kept on disk, oldest first, each with the metrics it came with.
     checkpoints: list[tuple[Checkpoint, dict[str, Any]]] = field(default_factory=list)
 

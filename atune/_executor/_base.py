@@ -20,7 +20,12 @@ class TrialHandle(Protocol):
     resources: dict[str, float]
 
     async def next_results(
-        self, max_results: int, acked: int, lockstep: bool, linger_s: float = 0.0
+        self,
+        max_results: int,
+        acked: int,
+        lockstep: bool,
+        linger_s: float = 0.0,
+        sync_point: tuple[str, float] | None = None,
     ) -> Batch:
         """Wait for results; raise TrialWorkerDiedError if the worker died."""
         ...

@@ -44,9 +44,14 @@ class _TrialActor:
         return await self._worker.start(spec, parameters or {})
 
     async def next_results(
-        self, max_results: int, acked: int, lockstep: bool, linger_s: float
+        self,
+        max_results: int,
+        acked: int,
+        lockstep: bool,
+        linger_s: float,
+        sync_point: tuple[str, float] | None,
     ) -> Batch:
-        return await self._worker.next_results(max_results, acked, lockstep, linger_s)
+        return await self._worker.next_results(max_results, acked, lockstep, linger_s, sync_point)
 
     async def save(self) -> str | None:
         return await self._worker.save()
@@ -90,9 +95,14 @@ class RayTrialHandle:
         self.name = name
 
     async def next_results(
-        self, max_results: int, acked: int, lockstep: bool, linger_s: float = 0.0
+        self,
+        max_results: int,
+        acked: int,
+        lockstep: bool,
+        linger_s: float = 0.0,
+        sync_point: tuple[str, float] | None = None,
     ) -> Batch:
-        ref = self._actor.next_results.remote(max_results, acked, lockstep, linger_s)
+        ref = self._actor.next_results.remote(max_results, acked, lockstep, linger_s, sync_point)
         return await _await(ref, self.name)
 
     async def save(self) -> str | None:

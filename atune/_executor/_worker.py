@@ -75,6 +75,9 @@ class WorkerSpec:
     chdir: bool = True
     #: Start in lockstep (the driver decides on each result before the next one).
     lockstep: bool = False
+    #: First decision point, ``(result field, value)``: the trainable waits after the
+    #: first result whose field reaches the value until the driver decided on it.
+    sync_point: tuple[str, float] | None = None
     #: Keep a class trainable alive after the trial for reset_config() (reuse_actors).
     keep_for_reuse: bool = False
 
@@ -206,6 +209,9 @@ class TrialWorker(_SessionBackend):
         self._produced = 0
         self._acked = 0
         self._lockstep = spec.lockstep
+        self._sync_point = spec.sync_point
+        # Results up to this count must be acknowledged before the trainable goes on.
+        self._hold_until = 0
         self._stop_requested = False
         self._finished = False
         self._error: BaseException | None = None
@@ -282,7 +288,7 @@ class TrialWorker(_SessionBackend):
         item = self._fill(metrics), self._persist(checkpoint)
         with self._cond:
             self._append(item)
-            while self._lockstep and self._acked < self._produced and not self._stop_requested:
+            while self._must_wait() and not self._stop_requested:
                 self._cond.wait()
             if self._stop_requested and self._acked < self._produced:
                 raise TrialStopped()
@@ -292,7 +298,19 @@ class TrialWorker(_SessionBackend):
         """Buffer one filled-in result and wake the driver; call with _cond held."""
         self._buffer.append(item)
         self._produced += 1
+        point = self._sync_point
+        if point is not None:
+            value = item[0].get(point[0])
+            if isinstance(value, (int, float)) and value >= point[1]:
+                self._hold_until = self._produced
+                self._sync_point = None  # the driver sends the next one with its ack
         self._notify_driver()
+
+    def _must_wait(self) -> bool:
+        """True while the last result needs a decision first (lockstep or sync point)."""
+        if self._lockstep:
+            return self._acked < self._produced
+        return self._acked < self._hold_until
 
     def _notify_driver(self) -> None:
         """Wake a waiting next_results; call with _cond held."""
@@ -321,8 +339,7 @@ class TrialWorker(_SessionBackend):
 
     async def _wait_for_room(self) -> None:
         while not self._stop_requested and (
-            len(self._buffer) >= self._spec.buffer_size
-            or (self._lockstep and self._acked < self._produced)
+            len(self._buffer) >= self._spec.buffer_size or self._must_wait()
         ):
             self._room = asyncio.Event()
             await self._room.wait()
@@ -475,15 +492,24 @@ class TrialWorker(_SessionBackend):
 
     # ------------------------------------------------------------ driver requests
     async def next_results(
-        self, max_results: int, acked: int, lockstep: bool, linger_s: float = 0.0
+        self,
+        max_results: int,
+        acked: int,
+        lockstep: bool,
+        linger_s: float = 0.0,
+        sync_point: tuple[str, float] | None = None,
     ) -> Batch:
         """Wait for results; return up to ``max_results`` of them, in order.
 
         ``acked`` is how many results the driver has finished deciding on; with
         ``lockstep`` the trainable waits for that acknowledgement after each result.
+        ``sync_point`` is the next decision point (see :class:`WorkerSpec`); it takes
+        effect before the trainable is released from the current one.
         """
         assert self._wake is not None
         with self._cond:
+            if acked >= self._hold_until and sync_point is not None:
+                self._sync_point = sync_point
             self._acked = max(self._acked, acked)
             self._lockstep = lockstep
             self._cond.notify_all()

@@ -1,5 +1,15 @@
 """The trial scheduler protocol: an async event handler that steers running trials.
 
+What a scheduler can ask of the controller (its ``tune_controller`` argument):
+
+* ``get_trials()``, ``get_live_trials()``, ``has_resources_for_trial(trial)``;
+* ``stop_trial(trial)`` / ``pause_trial(trial)``: for trials other than the one whose
+  result is being handled (for that one, return STOP or PAUSE);
+* ``await save_trial(trial)``: checkpoint the trial whose result is being handled;
+* ``await reset_trial(trial, config, experiment_tag, checkpoint)``: new config and,
+  optionally, another trial's checkpoint to restore from (PBT's exploit);
+* ``set_trial_resources(trial, resources)``: resources for the trial's next start.
+
 For every recorded result the controller awaits :meth:`TrialScheduler.on_trial_result`
 and acts on the answer: ``CONTINUE``, ``PAUSE`` (release the worker, resume later
 from a checkpoint) or ``STOP``. Once a result leads to ``STOP`` or ``PAUSE``,
@@ -38,6 +48,15 @@ class TrialScheduler(MetricMode):
     #: scheduler that returns PAUSE needs it, so that the trial is checkpointed at the
     #: pause point and not after it.
     requires_sync_point: ClassVar[bool] = False
+
+    def sync_point(self, trial: Trial) -> tuple[str, float] | None:
+        """The trial's next decision point: ``(result field, value)`` or None.
+
+        The trainable waits after the first result whose field reaches the value
+        until :meth:`on_trial_result` decided on it, so a PAUSE or an exploit there
+        acts on exactly that state. Asked again after every decision.
+        """
+        return None
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         """Receive the Tuner's metric and mode; fills in what the scheduler lacks."""
