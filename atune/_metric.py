@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from atune.errors import ConfigError
 
-__all__ = ["MetricMode", "validate_mode"]
+__all__ = ["MetricMode", "legacy_metric_mode", "validate_mode"]
 
 
 def validate_mode(mode: str | None, *, name: str = "mode") -> str | None:
@@ -12,6 +12,22 @@ def validate_mode(mode: str | None, *, name: str = "mode") -> str | None:
     if mode not in (None, "min", "max"):
         raise ConfigError(f"`{name}` must be 'min' or 'max', got {mode!r}")
     return mode
+
+
+def legacy_metric_mode(
+    metric: str | None, mode: str | None, reward_attr: str | None
+) -> tuple[str | None, str | None]:
+    """Map the 0.7 ``reward_attr`` (always maximised) onto ``metric``/``mode``."""
+    if reward_attr is None:
+        return metric, mode
+    if metric is not None and metric != reward_attr:
+        raise ConfigError(
+            f"give either `metric` or the 0.7 `reward_attr`, not both (got metric={metric!r}, "
+            f"reward_attr={reward_attr!r})"
+        )
+    if mode not in (None, "max"):
+        raise ConfigError(f"`reward_attr` is always maximised, but mode={mode!r} was given")
+    return reward_attr, "max"
 
 
 class MetricMode:
