@@ -148,6 +148,10 @@ class Controller:
     def get_live_trials(self) -> list[Trial]:
         return [t for t in self.trials if not t.is_finished]
 
+    def total_resources(self) -> dict[str, float]:
+        """All resources of the cluster, e.g. ``{"CPU": 8.0}``."""
+        return dict(self._total)
+
     def has_resources_for_trial(self, trial: Trial) -> bool:
         cap = self.spec.max_concurrent_trials
         if cap and self._live >= cap:

@@ -442,7 +442,9 @@ class TrialWorker(_SessionBackend):
                 spec.trial_name,
                 spec.trial_dir,
             )
-            obj.trial_resources = dict(spec.resources)
+            if dict(spec.resources) != obj.trial_resources:
+                obj.trial_resources = dict(spec.resources)
+                obj.update_resources(dict(spec.resources))
             obj._iteration, obj._time_total = 0, 0.0
             return obj
         obj.cleanup()

@@ -7,11 +7,24 @@ from typing import Any
 from atune.errors import ConfigError
 from atune.schedulers._base import TrialScheduler
 from atune.schedulers.fifo import FIFOScheduler
+from atune.schedulers.resource_changing_scheduler import (
+    DistributeResources,
+    DistributeResourcesToTopJob,
+    ResourceChangingScheduler,
+)
 
-__all__ = ["FIFOScheduler", "TrialScheduler", "create_scheduler"]
+__all__ = [
+    "DistributeResources",
+    "DistributeResourcesToTopJob",
+    "FIFOScheduler",
+    "ResourceChangingScheduler",
+    "TrialScheduler",
+    "create_scheduler",
+]
 
 _SCHEDULERS: dict[str, type[TrialScheduler]] = {
     "fifo": FIFOScheduler,
+    "resource_changing": ResourceChangingScheduler,
 }
 
 

@@ -103,6 +103,13 @@ class Trainable:
         """Switch to ``new_config`` without restarting; return True if supported."""
         return False
 
+    def update_resources(self, new_resources: dict[str, float]) -> None:
+        """Called when the trial continues in this instance with other resources.
+
+        ``self.trial_resources`` already holds the new resources; override to adapt
+        (e.g. the number of data-loader workers).
+        """
+
     def log_result(self, result: dict[str, Any]) -> None:
         """Called with every result after atune filled it in (inside the worker)."""
 

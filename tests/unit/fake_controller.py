@@ -26,9 +26,16 @@ def make_trial(index: int, config: dict[str, Any] | None = None, **kwargs: Any) 
 class FakeController:
     """Holds trials; records stop/pause/save/reset calls instead of acting on workers."""
 
-    def __init__(self, trials: list[Trial] | None = None, *, slots: int | None = None) -> None:
+    def __init__(
+        self,
+        trials: list[Trial] | None = None,
+        *,
+        slots: int | None = None,
+        total: dict[str, float] | None = None,
+    ) -> None:
         self.trials: list[Trial] = list(trials or [])
         self.slots = slots  # None: resources never run out
+        self.total = dict(total or {"CPU": 8.0, "GPU": 0.0})
         self.stopped: list[str] = []
         self.paused: list[str] = []
         self.saved: list[str] = []
@@ -44,6 +51,9 @@ class FakeController:
 
     def get_live_trials(self) -> list[Trial]:
         return [t for t in self.trials if not t.is_finished]
+
+    def total_resources(self) -> dict[str, float]:
+        return dict(self.total)
 
     def has_resources_for_trial(self, trial: Trial) -> bool:
         if self.slots is None:
