@@ -136,6 +136,7 @@ class Controller:
         self._warned_pause = False
         self._handles: dict[str, TrialHandle] = {}  # workers of RUNNING trials
         self._requests: dict[str, str] = {}  # scheduler's STOP/PAUSE for other trials
+        self._idle_finished: list[Trial] = []  # stopped while PENDING/PAUSED, to announce
         self._ckpt_meta: dict[str, tuple[int, float]] = {}  # path -> (iteration, time)
         self._unflushed = 0  # results recorded since the callbacks last flushed
         self._flush_needed = anyio.Event()
@@ -215,6 +216,7 @@ class Controller:
             self._changed = anyio.Event()
             self._iteration += 1
             await self._hook("on_step_begin", self._iteration, self.trials)
+            await self._finish_idle_trials()
             if not self._stop_all:
                 await self._create_trials()
                 await self._start_trials(tg)
@@ -359,6 +361,10 @@ class Controller:
                     return
                 if outcome == TrialScheduler.PAUSE:
                     pool = await self._pause(trial, handle)
+                    if self._requests.pop(trial.trial_id, None) == TrialScheduler.STOP:
+                        # A scheduler stopped it while it was pausing.
+                        trial.status = Trial.TERMINATED
+                        self._idle_finished.append(trial)
                     cancelled = False
                     return
                 # The trial ended: finished on its own, stopped, or stop-all.
@@ -515,15 +521,13 @@ class Controller:
             self._request(trial, TrialScheduler.STOP)
         elif trial.status in (Trial.PENDING, Trial.PAUSED):
             trial.status = Trial.TERMINATED
-            self._tg_soon(self._finish_idle_trial, trial)
+            self._idle_finished.append(trial)
+            self._changed.set()
 
     def pause_trial(self, trial: Trial) -> None:
         """Pause a RUNNING trial (for schedulers); it resumes from its checkpoint."""
         if trial.status == Trial.RUNNING:
             self._request(trial, TrialScheduler.PAUSE)
-
-    def _tg_soon(self, func: Callable[..., Any], *args: Any) -> None:
-        self._trials_tg.start_soon(func, *args)
 
     def _request(self, trial: Trial, decision: str) -> None:
         self._requests[trial.trial_id] = decision
@@ -531,10 +535,24 @@ class Controller:
         if scope is not None:
             scope.cancel()
 
-    async def _finish_idle_trial(self, trial: Trial) -> None:
-        await self.spec.searcher.on_trial_complete(trial.trial_id, trial.last_result, error=False)
-        await self._hook("on_trial_complete", self._iteration, self.trials, trial=trial)
-        self._changed.set()
+    async def _finish_idle_trials(self) -> None:
+        """Tell the searcher and callbacks about trials stopped while not running."""
+        while self._idle_finished:
+            trial = self._idle_finished.pop(0)
+            await self.spec.searcher.on_trial_complete(
+                trial.trial_id, trial.last_result, error=False
+            )
+            await self._hook("on_trial_complete", self._iteration, self.trials, trial=trial)
+
+    @property
+    def searcher(self) -> Searcher:
+        """The experiment's searcher (for schedulers that work with one, e.g. BOHB)."""
+        return self.spec.searcher
+
+    @property
+    def stopping(self) -> bool:
+        """True once the experiment is ending (time budget, stop_all, failure)."""
+        return self._stop_all
 
     async def save_trial(self, trial: Trial) -> Checkpoint | None:
         """Checkpoint a RUNNING trial at its current decision point (for schedulers).
@@ -875,6 +893,7 @@ class Controller:
             for t in dropped:
                 self.trials.remove(t)
                 await self.spec.scheduler.on_trial_remove(self, t)
+        await self._finish_idle_trials()
         await self._hook("on_experiment_end", self.trials)
         await self._flush()
         await self.executor.aclose()

@@ -7,6 +7,8 @@ from typing import Any
 from atune.errors import ConfigError
 from atune.schedulers._base import TrialScheduler
 from atune.schedulers.fifo import FIFOScheduler
+from atune.schedulers.hb_bohb import HyperBandForBOHB
+from atune.schedulers.hyperband import HyperBandScheduler
 from atune.schedulers.resource_changing_scheduler import (
     DistributeResources,
     DistributeResourcesToTopJob,
@@ -17,6 +19,8 @@ __all__ = [
     "DistributeResources",
     "DistributeResourcesToTopJob",
     "FIFOScheduler",
+    "HyperBandForBOHB",
+    "HyperBandScheduler",
     "ResourceChangingScheduler",
     "TrialScheduler",
     "create_scheduler",
@@ -24,6 +28,8 @@ __all__ = [
 
 _SCHEDULERS: dict[str, type[TrialScheduler]] = {
     "fifo": FIFOScheduler,
+    "hyperband": HyperBandScheduler,
+    "hb_bohb": HyperBandForBOHB,
     "resource_changing": ResourceChangingScheduler,
 }
 

@@ -36,6 +36,8 @@ class FakeController:
         self.trials: list[Trial] = list(trials or [])
         self.slots = slots  # None: resources never run out
         self.total = dict(total or {"CPU": 8.0, "GPU": 0.0})
+        self.stopping = False  # True once the experiment is ending
+        self.searcher: Any = None
         self.stopped: list[str] = []
         self.paused: list[str] = []
         self.saved: list[str] = []
