@@ -137,6 +137,7 @@ class Controller:
         self._handles: dict[str, TrialHandle] = {}  # workers of RUNNING trials
         self._requests: dict[str, str] = {}  # scheduler's STOP/PAUSE for other trials
         self._idle_finished: list[Trial] = []  # stopped while PENDING/PAUSED, to announce
+        self._held: dict[str, bool] = {}  # trial id -> its worker waits at the current result
         self._ckpt_meta: dict[str, tuple[int, float]] = {}  # path -> (iteration, time)
         self._unflushed = 0  # results recorded since the callbacks last flushed
         self._flush_needed = anyio.Event()
@@ -493,6 +494,8 @@ class Controller:
                 continue  # stop-all or a scheduler's request: checked at the top
             last_batch = len(batch.results)
             for i, (res, ckpt_path) in enumerate(batch.results):
+                # Is the trainable waiting right after this result (exact pause point)?
+                self._held[tid] = i == batch.held_index
                 if i and i % YIELD_EVERY_RESULTS == 0:
                     await anyio.lowlevel.checkpoint()  # let the host's other tasks run
                 request = self._requests.pop(tid, None)
@@ -557,11 +560,16 @@ class Controller:
     async def save_trial(self, trial: Trial) -> Checkpoint | None:
         """Checkpoint a RUNNING trial at its current decision point (for schedulers).
 
-        Class trainables are saved now; function trainables give their latest
-        reported checkpoint. Call it from ``on_trial_result`` of that trial.
+        Class trainables waiting at a decision point are saved now; otherwise (and for
+        function trainables) this is the latest checkpoint recorded for the trial.
+        Call it from ``on_trial_result`` of that trial.
         """
         handle = self._handles.get(trial.trial_id)
-        if handle is not None and self.spec.trainable.kind == "class":
+        if (
+            handle is not None
+            and self.spec.trainable.kind == "class"
+            and self._held.get(trial.trial_id, False)
+        ):
             await self._save_now(trial, handle)
         return trial.checkpoint
 
@@ -702,17 +710,17 @@ class Controller:
 
     async def _pause(self, trial: Trial, handle: TrialHandle) -> bool:
         """Checkpoint (class trainables at a decision point) and stop; True if reusable."""
-        synced = self._lockstep() or self.spec.scheduler.sync_point(trial) is not None
-        if not synced and trial.restore_from is None and not self._warned_pause:
+        held = self._held.get(trial.trial_id, False)
+        if not held and trial.restore_from is None and not self._warned_pause:
             self._warned_pause = True
             log.warning(
-                "%s paused a trial without requires_sync_point=True: the trainable may have "
-                "run past the pause point, so it resumes from its last checkpoint at or "
-                "before that point (or from scratch without one).",
+                "%s paused a trial at a result that was not a decision point (see "
+                "TrialScheduler.sync_point / requires_sync_point): the trainable may have "
+                "run past it, so it resumes from its last checkpoint at or before that "
+                "point (or from scratch without one).",
                 type(self.spec.scheduler).__name__,
             )
-        at_decision = self._lockstep() or self.spec.scheduler.sync_point(trial) is not None
-        if self.spec.trainable.kind == "class" and at_decision and trial.restore_from is None:
+        if self.spec.trainable.kind == "class" and held and trial.restore_from is None:
             await self._save_now(trial, handle)
         reusable = await handle.stop()
         trial.status = Trial.PAUSED

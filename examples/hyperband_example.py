@@ -19,7 +19,7 @@ import random
 import numpy as np
 
 import atune as tune
-from atune.schedulers.hyperband import HyperBandScheduler
+from atune.schedulers import HyperBandScheduler
 
 
 class MyTrainableClass(tune.Trainable):

@@ -95,6 +95,9 @@ class Batch:
     finished: bool = False
     error: BaseException | None = None
     error_traceback: str = ""
+    #: Index in ``results`` of the result the trainable is waiting at (a decision
+    #: point, or the last one in lockstep), or None when it is not waiting.
+    held_index: int | None = None
 
 
 def _transportable(exc: BaseException, tb: str) -> BaseException:
@@ -212,6 +215,7 @@ class TrialWorker(_SessionBackend):
         self._sync_point = spec.sync_point
         # Results up to this count must be acknowledged before the trainable goes on.
         self._hold_until = 0
+        self._handed_out = 0  # results returned by next_results so far
         self._stop_requested = False
         self._finished = False
         self._error: BaseException | None = None
@@ -529,6 +533,9 @@ class TrialWorker(_SessionBackend):
         with self._cond:
             n = min(max_results, len(self._buffer))
             items = [self._buffer.popleft() for _ in range(n)]
+            first, self._handed_out = self._handed_out, self._handed_out + n
+            held = self._produced if self._lockstep else self._hold_until
+            held_index = held - first - 1 if first < held <= first + n else None
             finished = self._finished and not self._buffer
             self._cond.notify_all()
         self._room_freed()
@@ -536,7 +543,7 @@ class TrialWorker(_SessionBackend):
             self._running = False
             self._release()
             return Batch(items, True, self._error, self._error_tb)
-        return Batch(items)
+        return Batch(items, held_index=held_index)
 
     async def save(self) -> str | None:
         """Checkpoint a class trainable now (it is waiting in lockstep); return the path."""

@@ -6,9 +6,11 @@ from typing import Any
 
 from atune.errors import ConfigError
 from atune.schedulers._base import TrialScheduler
+from atune.schedulers.async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
 from atune.schedulers.fifo import FIFOScheduler
 from atune.schedulers.hb_bohb import HyperBandForBOHB
 from atune.schedulers.hyperband import HyperBandScheduler
+from atune.schedulers.median_stopping_rule import MedianStoppingRule
 from atune.schedulers.resource_changing_scheduler import (
     DistributeResources,
     DistributeResourcesToTopJob,
@@ -16,11 +18,14 @@ from atune.schedulers.resource_changing_scheduler import (
 )
 
 __all__ = [
+    "ASHAScheduler",
+    "AsyncHyperBandScheduler",
     "DistributeResources",
     "DistributeResourcesToTopJob",
     "FIFOScheduler",
     "HyperBandForBOHB",
     "HyperBandScheduler",
+    "MedianStoppingRule",
     "ResourceChangingScheduler",
     "TrialScheduler",
     "create_scheduler",
@@ -28,6 +33,11 @@ __all__ = [
 
 _SCHEDULERS: dict[str, type[TrialScheduler]] = {
     "fifo": FIFOScheduler,
+    "async_hyperband": AsyncHyperBandScheduler,
+    "asynchyperband": AsyncHyperBandScheduler,
+    "asha": AsyncHyperBandScheduler,
+    "median_stopping_rule": MedianStoppingRule,
+    "medianstopping": MedianStoppingRule,
     "hyperband": HyperBandScheduler,
     "hb_bohb": HyperBandForBOHB,
     "resource_changing": ResourceChangingScheduler,

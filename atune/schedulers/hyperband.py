@@ -25,16 +25,15 @@ scheduler is the thin async shell the controller calls.
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from fractions import Fraction
 from typing import Any, ClassVar
 
-from atune import result as R
 from atune._metric import legacy_metric_mode
 from atune._trial import Trial
 from atune.errors import ConfigError
 from atune.schedulers._base import TrialScheduler
+from atune.schedulers._result_fields import numeric_fields
 from atune.schedulers.fifo import FIFOScheduler
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
 
 #: Set to 1 to let results without the scheduler's metric or time attribute through
 #: (they are then ignored by the scheduler) instead of failing the experiment.
-STRICT_METRIC_ENV = "TUNE_DISABLE_STRICT_METRIC_CHECKING"
 
 
 def brackets_per_band(max_t: float, eta: float) -> int:
@@ -398,18 +396,8 @@ class HyperBandScheduler(FIFOScheduler):
 
     def _check_result(self, trial: Trial, result: dict[str, Any]) -> bool:
         """True if the result has the metric and time attribute; else raise or skip it."""
-        for name, field in (("time_attr", self._time_attr), ("metric", self._metric)):
-            if field is not None and field not in result:
-                if os.environ.get(STRICT_METRIC_ENV, "0").strip() not in ("", "0"):
-                    return False
-                reported = sorted(k for k in result if k not in R.AUTO_RESULT_KEYS)
-                raise ConfigError(
-                    f"{type(self).__name__} needs `{name}` {field!r} in every result, but "
-                    f"trial {trial.name} reported {reported}. Report it, e.g. "
-                    f"atune.report({{{field!r}: ...}}), or set {STRICT_METRIC_ENV}=1 to "
-                    "let such results through unexamined."
-                )
-        return True
+        fields = (self._time_attr, self._metric or "")
+        return numeric_fields(type(self).__name__, result, fields) is not None
 
     def _next_s(self, brackets_in_band: int) -> int:
         if self._largest_bracket_first:

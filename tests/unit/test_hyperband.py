@@ -540,13 +540,13 @@ def test_missing_metric_is_a_config_error_naming_it():
     sim = Sim(hb(max_t=9), 1, by_index({}))
     t = sim.trial(0)
     t.status = Trial.RUNNING
-    with pytest.raises(ConfigError, match="`metric` 'score'"):
+    with pytest.raises(ConfigError, match="result field 'score'"):
         drive(sim.sched.on_trial_result(sim.ctl, t, {"training_iteration": 1, "loss": 1}))
 
 
 def test_missing_time_attr_is_a_config_error_naming_it():
     sim = Sim(hb(max_t=9, time_attr="epoch"), 1, by_index({}))
-    with pytest.raises(ConfigError, match="`time_attr` 'epoch'"):
+    with pytest.raises(ConfigError, match="result field 'epoch'"):
         drive(sim.sched.on_trial_result(sim.ctl, sim.trial(0), {"score": 1.0}))
 
 
