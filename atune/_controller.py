@@ -434,15 +434,16 @@ class Controller:
     async def _acquire_worker(self, trial: Trial, restore: bool) -> TrialHandle:
         await anyio.to_thread.run_sync(lambda: os.makedirs(trial.local_path, exist_ok=True))
         wspec = self._worker_spec(trial, restore)
-        for i, idle in enumerate(self._idle_workers):
-            if idle.resources == trial.resources:
-                del self._idle_workers[i]
-                try:
-                    await idle.reset(wspec, self._params_ref)
-                    return idle
-                except AtuneError:
-                    self._discard_worker(idle)
-                    break
+        matching = [w for w in self._idle_workers if w.resources == trial.resources]
+        if matching:
+            # The trial's own previous worker first: it keeps the trial's Trainable.
+            idle = min(matching, key=lambda w: w.name != trial.name)
+            self._idle_workers.remove(idle)
+            try:
+                await idle.reset(wspec, self._params_ref)
+                return idle
+            except AtuneError:
+                self._discard_worker(idle)
         # Idle workers still hold their resources in Ray: free them before launching.
         idle_workers, self._idle_workers = self._idle_workers, []
         for idle in idle_workers:
@@ -553,6 +554,11 @@ class Controller:
         return self.spec.searcher
 
     @property
+    def checkpoint_config(self) -> CheckpointConfig:
+        """The experiment's CheckpointConfig."""
+        return self.spec.checkpoint_config
+
+    @property
     def stopping(self) -> bool:
         """True once the experiment is ending (time budget, stop_all, failure)."""
         return self._stop_all
@@ -588,9 +594,13 @@ class Controller:
         (a class trainable gets ``reset_config(config)``).
         """
         trial.config = config
+        trial.evaluated_params = flatten_resolved(self.spec.param_space, config)
         if experiment_tag is not None:
             trial.experiment_tag = experiment_tag
         if checkpoint is None:
+            return
+        if any(c == checkpoint for c, _ in trial.checkpoints):
+            trial.restore_from = checkpoint  # its own: nothing to copy
             return
         iteration, time_total = self._ckpt_meta.get(checkpoint.path, (0, 0.0))
         target = os.path.join(trial.local_path, f"checkpoint_{iteration:06d}")
@@ -703,6 +713,10 @@ class Controller:
         self._to_delete.append(victim[0].path)
 
     async def _save_now(self, trial: Trial, handle: TrialHandle) -> None:
+        iteration = trial.last_result.get(R.TRAINING_ITERATION)
+        ckpt = trial.checkpoint
+        if ckpt is not None and self._ckpt_meta.get(ckpt.path, (None,))[0] == iteration:
+            return  # already saved at this very result (e.g. by save_trial)
         path = await handle.save()
         if path is not None and (trial.checkpoint is None or trial.checkpoint.path != path):
             self._record_checkpoint(trial, Checkpoint(path), trial.last_result)

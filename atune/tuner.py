@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import os
 import threading
 from typing import Any
@@ -62,6 +63,21 @@ def _make_scheduler(scheduler: TrialScheduler | str | None) -> TrialScheduler:
     raise ConfigTypeError(
         f"`scheduler` must be an atune.schedulers.TrialScheduler or its name, got {scheduler!r}"
     )
+
+
+def _show_atune_logs() -> None:
+    """Print atune's INFO lines (retries, PBT's exploits) unless logging is set up.
+
+    Only when neither the ``atune`` logger nor the root logger has a handler: an
+    application that configures logging keeps full control.
+    """
+    logger = logging.getLogger("atune")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[atune] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _default_callbacks(user: list[Callback]) -> list[Callback]:
@@ -208,6 +224,8 @@ class Tuner:
             )
         self._fitted = True
         spec = self._experiment_spec()
+        if spec.verbose >= 1:
+            _show_atune_logs()
         controller = Controller(spec, self._executor)
         self._controller = controller
         try:

@@ -18,6 +18,8 @@ class TrialHandle(Protocol):
 
     info: dict[str, Any]
     resources: dict[str, float]
+    #: Name of the trial the worker runs (or ran last).
+    name: str
 
     async def next_results(
         self,

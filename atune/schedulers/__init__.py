@@ -11,6 +11,8 @@ from atune.schedulers.fifo import FIFOScheduler
 from atune.schedulers.hb_bohb import HyperBandForBOHB
 from atune.schedulers.hyperband import HyperBandScheduler
 from atune.schedulers.median_stopping_rule import MedianStoppingRule
+from atune.schedulers.pb2 import PB2
+from atune.schedulers.pbt import PopulationBasedTraining, PopulationBasedTrainingReplay
 from atune.schedulers.resource_changing_scheduler import (
     DistributeResources,
     DistributeResourcesToTopJob,
@@ -18,6 +20,7 @@ from atune.schedulers.resource_changing_scheduler import (
 )
 
 __all__ = [
+    "PB2",
     "ASHAScheduler",
     "AsyncHyperBandScheduler",
     "DistributeResources",
@@ -26,6 +29,8 @@ __all__ = [
     "HyperBandForBOHB",
     "HyperBandScheduler",
     "MedianStoppingRule",
+    "PopulationBasedTraining",
+    "PopulationBasedTrainingReplay",
     "ResourceChangingScheduler",
     "TrialScheduler",
     "create_scheduler",
@@ -38,6 +43,9 @@ _SCHEDULERS: dict[str, type[TrialScheduler]] = {
     "asha": AsyncHyperBandScheduler,
     "median_stopping_rule": MedianStoppingRule,
     "medianstopping": MedianStoppingRule,
+    "pbt": PopulationBasedTraining,
+    "pbt_replay": PopulationBasedTrainingReplay,
+    "pb2": PB2,
     "hyperband": HyperBandScheduler,
     "hb_bohb": HyperBandForBOHB,
     "resource_changing": ResourceChangingScheduler,

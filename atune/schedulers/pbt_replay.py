@@ -1,0 +1,235 @@
+"""PBT's policy logs, and the replay of the schedule one of them holds.
+
+PBT does not produce one config but a schedule: a config that changes at certain
+iterations. With ``log_config=True`` (the default) it appends every exploit to
+``pbt_global.txt`` and keeps each trial's lineage in ``pbt_policy_<trial_id>.txt``
+(rows ``[target tag, clone tag, target iteration, clone iteration, old config, new
+config]``, one JSON list per line); :class:`PopulationBasedTrainingReplay` reads such a
+file and trains one trial that follows the schedule.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from atune import result as R
+from atune.errors import AtuneError, ConfigError
+from atune.schedulers._base import TrialScheduler
+from atune.schedulers.fifo import FIFOScheduler
+from atune.search.variant_generator import format_vars
+
+if TYPE_CHECKING:
+    from atune._trial import Trial
+
+__all__ = [
+    "POLICY_FILE_PREFIX",
+    "POLICY_GLOBAL_FILE",
+    "PopulationBasedTrainingReplay",
+    "load_policy",
+]
+
+log = logging.getLogger("atune")
+
+#: The policy log of every exploit of the experiment, in the experiment directory.
+POLICY_GLOBAL_FILE = "pbt_global.txt"
+#: The policy log of one trial's lineage: ``pbt_policy_<trial_id>.txt``.
+POLICY_FILE_PREFIX = "pbt_policy_"
+
+#: Fields of one policy row: target tag, clone tag, target iteration, clone
+#: iteration, old config, new config.
+_ROW_FIELDS = 6
+
+
+def _json_default(value: Any) -> Any:
+    """numpy values become Python ones; anything else json cannot encode, its repr."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        try:
+            return tolist()
+        except Exception:  # a foreign tolist() that fails: fall back to repr
+            pass
+    return repr(value)
+
+
+def encode_row(row: list[Any]) -> str:
+    """One policy row as a JSON line (without the newline)."""
+    return json.dumps(row, default=_json_default)
+
+
+def write_policy(exp_dir: str, trial_id: str, clone_id: str, line: str) -> None:
+    """Append one exploit to the global log; the trial's log becomes the clone's + it.
+
+    Blocking file I/O: call it on a worker thread.
+    """
+    os.makedirs(exp_dir, exist_ok=True)
+    with open(os.path.join(exp_dir, POLICY_GLOBAL_FILE), "a") as f:
+        f.write(line)
+    trial_path = os.path.join(exp_dir, f"{POLICY_FILE_PREFIX}{trial_id}.txt")
+    clone_path = os.path.join(exp_dir, f"{POLICY_FILE_PREFIX}{clone_id}.txt")
+    # The trial continues the clone's lineage, so its history is the clone's.
+    if os.path.exists(clone_path):
+        shutil.copyfile(clone_path, trial_path)
+        mode = "a"
+    else:
+        mode = "w"
+    with open(trial_path, mode) as f:
+        f.write(line)
+
+
+def load_policy(policy_file: str) -> tuple[dict[str, Any] | None, list[tuple[int, dict]]]:
+    """Read a PBT policy file; returns the initial config and ``[(iteration, config)]``.
+
+    The file lists the exploits of one lineage, oldest first. Walking back from the
+    last row, rows belong to the lineage while each row's target is the clone of the
+    row after it; older rows were overwritten by a later exploit and are dropped. The
+    initial config is the cloned config of the oldest row kept.
+    """
+    rows = []
+    with open(policy_file) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(
+                    f"`policy_file` {policy_file!r} line {number} is not JSON: {exc}"
+                ) from exc
+            if not isinstance(row, list) or len(row) != _ROW_FIELDS:
+                raise ConfigError(
+                    f"`policy_file` {policy_file!r} line {number} must be a list of "
+                    f"{_ROW_FIELDS} fields [target tag, clone tag, target iteration, clone "
+                    f"iteration, old config, new config], got {line.strip()[:200]!r}"
+                )
+            rows.append(row)
+    schedule: list[tuple[int, dict]] = []
+    initial: dict[str, Any] | None = None
+    expected_target: str | None = None
+    for target_tag, clone_tag, _target_iter, clone_iter, old_config, new_config in reversed(rows):
+        if expected_target is not None and target_tag != expected_target:
+            break  # the lineage continues elsewhere: older rows do not apply
+        expected_target = clone_tag
+        initial = old_config
+        schedule.append((int(clone_iter), new_config))
+    schedule.reverse()
+    return initial, schedule
+
+
+class PopulationBasedTrainingReplay(FIFOScheduler):
+    """Train one trial on the hyperparameter schedule of an earlier PBT run.
+
+    The trial starts with the initial config of the lineage in ``policy_file`` and,
+    when it reaches each recorded iteration, is checkpointed and restarted from that
+    checkpoint with the next config (a class trainable gets ``reset_config``). Needs a
+    checkpointing trainable, like PBT itself, and exactly one trial (``num_samples=1``,
+    no grid search).
+
+    Args:
+        policy_file: A ``pbt_policy_<trial_id>.txt`` written by
+            :class:`~atune.schedulers.PopulationBasedTraining` with ``log_config=True``.
+
+    Example:
+        >>> replay = PopulationBasedTrainingReplay(
+        ...     "~/atune_results/pbt_test/pbt_policy_ab123_00003.txt")  # doctest: +SKIP
+        >>> tune.Tuner(MyTrainable, tune_config=tune.TuneConfig(scheduler=replay))  # doctest: +SKIP
+    """
+
+    def __init__(self, policy_file: str | os.PathLike[str]) -> None:
+        super().__init__()
+        path = os.path.expanduser(os.fspath(policy_file))
+        if not os.path.isfile(path):
+            raise ConfigError(f"`policy_file` must be an existing PBT policy file, got {path!r}")
+        # Read once, here, before any event loop runs.
+        initial, schedule = load_policy(path)
+        self.policy_file = path
+        self.config = initial
+        self.current_config = initial
+        self.experiment_tag = f"replay_{os.path.basename(path)}"
+        self._policy = schedule
+        self._next = 0
+        self._trial_id: str | None = None
+        self._current_step = 0
+        self._num_perturbations = 0
+
+    def sync_point(self, trial: Trial) -> tuple[str, float] | None:
+        """The iteration of the next config change (the trainable waits there)."""
+        if self._next >= len(self._policy):
+            return None
+        return R.TRAINING_ITERATION, float(self._policy[self._next][0])
+
+    async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        if self._trial_id is not None and self._trial_id != trial.trial_id:
+            raise ConfigError(
+                "PopulationBasedTrainingReplay replays one schedule on one trial, but a "
+                f"second trial ({trial.trial_id}) was added; use num_samples=1 and no "
+                "grid_search in the param_space"
+            )
+        self._trial_id = trial.trial_id
+        if self._policy:
+            if trial.config and trial.config != self.config:
+                log.warning(
+                    "PopulationBasedTrainingReplay replaces the trial's config %s with the "
+                    "schedule's initial config %s.",
+                    trial.config,
+                    self.config,
+                )
+            trial.config = copy.deepcopy(self.config or {})
+        elif trial.config:
+            self.config = self.current_config = trial.config  # nothing to replay
+        else:
+            raise ConfigError(
+                f"the policy file {self.policy_file!r} holds no schedule and the trial has "
+                "no config; give the Tuner a param_space, or do not use the replay"
+            )
+
+    async def on_trial_result(
+        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+    ) -> str:
+        if R.TRAINING_ITERATION not in result or self._next >= len(self._policy):
+            return TrialScheduler.CONTINUE
+        step = result[R.TRAINING_ITERATION]
+        self._current_step = step
+        change_at, new_config = self._policy[self._next]
+        if step < change_at:
+            return TrialScheduler.CONTINUE
+        log.info(
+            "Population Based Training replay is now at step %s. Configuration will be "
+            "changed to %s.",
+            step,
+            new_config,
+        )
+        checkpoint = await tune_controller.save_trial(trial)
+        if checkpoint is None:
+            raise AtuneError(
+                f"PopulationBasedTrainingReplay must restart trial {trial} from a checkpoint "
+                f"at iteration {step} to change its config, but it has none; implement "
+                "save_checkpoint (class trainables) or report a checkpoint with every result"
+            )
+        config = copy.deepcopy(new_config)
+        tag = f"{self.experiment_tag}@perturbed[{format_vars(_flatten(config))}]"
+        await tune_controller.reset_trial(trial, config, tag, checkpoint=checkpoint)
+        self.current_config = config
+        self._num_perturbations += 1
+        self._next += 1
+        return TrialScheduler.PAUSE
+
+    def debug_string(self) -> str:
+        return (
+            f"PopulationBasedTraining replay: Step {self._current_step}, "
+            f"perturb {self._num_perturbations}"
+        )
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
