@@ -594,7 +594,12 @@ class Controller:
         (a class trainable gets ``reset_config(config)``).
         """
         trial.config = config
-        trial.evaluated_params = flatten_resolved(self.spec.param_space, config)
+        shown = flatten_resolved(self.spec.param_space, config)
+        for key in trial.evaluated_params:  # keep showing what was shown, updated
+            found, value = _lookup_path(config, key)
+            if found:
+                shown.setdefault(key, value)
+        trial.evaluated_params = shown
         if experiment_tag is not None:
             trial.experiment_tag = experiment_tag
         if checkpoint is None:
@@ -921,6 +926,16 @@ class Controller:
         await self.executor.aclose()
         self._report_progress(done=True)
         sys.stdout.flush()
+
+
+def _lookup_path(config: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """``config["a"]["b"]`` for the flat key ``"a/b"``."""
+    value: Any = config
+    for part in key.split("/"):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:

@@ -80,7 +80,7 @@ def main() -> None:
         run_config=tune.RunConfig(
             name="pbt_test",
             stop={"training_iteration": 20 if args.smoke_test else 100},
-            verbose=0,
+            verbose=1,
         ),
     )
     results = tuner.fit_sync()
@@ -88,7 +88,6 @@ def main() -> None:
     print("Best config:", {k: best.config[k] for k in ("factor_1", "factor_2")})
     print("Best reward:", round(best.metrics["episode_reward_mean"], 2))
     print("Best trial's tag:", best.metrics["experiment_tag"])
-    print(pbt.debug_string())
 
 
 if __name__ == "__main__":

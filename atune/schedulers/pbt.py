@@ -472,8 +472,10 @@ class PopulationBasedTraining(FIFOScheduler):
         self._fill(trial)
 
     def _fill(self, trial: Trial) -> None:
-        filled = fill_config(trial.config, self._hyperparam_mutations, self._sampler)
-        trial.evaluated_params.update(filled)
+        fill_config(trial.config, self._hyperparam_mutations, self._sampler)
+        # The mutated keys are the trial's parameters: show them in the status table.
+        mutated = filter_mutated(trial.config, self._hyperparam_mutations)
+        trial.evaluated_params.update(_flatten(mutated))
 
     def _check_controller(self, tune_controller: Any) -> None:
         from atune.search.basic_variant import BasicVariantGenerator
