@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from typing import Any
 
 import anyio
 import ray
 import ray.cloudpickle
-from ray.exceptions import RayActorError, RayError, RayTaskError
+from ray.exceptions import RayActorError, RayError, RaySystemError, RayTaskError
 
 from atune._executor import _serialization
 from atune._executor._worker import STOP_GRACE_S, Batch, TrialWorker, WorkerSpec
-from atune.errors import AtuneError, TrialWorkerDiedError
+from atune.errors import AtuneError, SerializationError, TrialWorkerDiedError
 
 __all__ = ["RayExecutor"]
 
@@ -80,9 +81,28 @@ async def _await(ref: Any, what: str) -> Any:
         raise TrialWorkerDiedError(
             f"the worker process of {what} died (killed, out of memory, or its node failed): {exc}"
         ) from exc
-    except RayTaskError as exc:
-        cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+    except (RayTaskError, RaySystemError) as exc:
+        cause = getattr(exc, "cause", None)
+        cause = cause if isinstance(cause, BaseException) else exc
+        missing = _missing_module(cause)
+        if missing is not None:
+            raise SerializationError(
+                f"the worker of {what} cannot import module {missing!r}, which the "
+                "trainable (or its config) comes from. Ray workers import your code by "
+                "module name: install it (pip install -e .), make it importable on the "
+                "workers, e.g. ray.init(runtime_env={'env_vars': {'PYTHONPATH': ...}}), or "
+                "define the trainable in the script you run."
+            ) from exc
         raise AtuneError(f"internal error in the worker of {what}: {cause!r}") from exc
+
+
+def _missing_module(exc: BaseException) -> str | None:
+    """The module name of a ModuleNotFoundError behind a Ray deserialisation failure."""
+    for err in (getattr(exc, "args", ()) or ()) + (exc.__cause__,):
+        if isinstance(err, ModuleNotFoundError):
+            return err.name
+    match = re.search(r"No module named '([^']+)'", str(exc))
+    return match.group(1) if match else None
 
 
 class RayTrialHandle:

@@ -614,3 +614,14 @@ async def test_get_results_before_and_after_fit(storage):
     assert tuner.get_results() is grid
     with pytest.raises(tune.AtuneError, match="already run"):
         await tuner.fit()
+
+
+async def test_trainable_from_a_module_workers_cannot_import(storage, tmp_path, monkeypatch):
+    (tmp_path / "only_on_driver.py").write_text(
+        "import atune\n\ndef train(config):\n    atune.report({'x': 1})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_on_driver
+
+    with pytest.raises(SerializationError, match="cannot import module 'only_on_driver'"):
+        await run(only_on_driver.train, storage).fit()
