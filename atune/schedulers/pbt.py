@@ -29,6 +29,7 @@ import numpy as np
 
 from atune import result as R
 from atune._metric import legacy_metric_mode
+from atune._util import flatten_dict
 from atune.errors import AtuneError, ConfigError, ConfigTypeError
 from atune.schedulers._base import TrialScheduler
 from atune.schedulers.fifo import FIFOScheduler
@@ -261,19 +262,9 @@ def filter_mutated(config: Mapping[str, Any], mutations: Mapping[str, Any]) -> d
     return out
 
 
-def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping) and value:
-            out.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def make_experiment_tag(orig_tag: str, config: Mapping[str, Any], mutations: Mapping) -> str:
     """``<orig_tag>@perturbed[k=v,...]`` with the mutated values of ``config``."""
-    return f"{orig_tag}@perturbed[{format_vars(_flatten(filter_mutated(config, mutations)))}]"
+    return f"{orig_tag}@perturbed[{format_vars(flatten_dict(filter_mutated(config, mutations)))}]"
 
 
 def quantiles(ranked: Sequence[Any], fraction: float) -> tuple[list[Any], list[Any]]:
@@ -475,7 +466,7 @@ class PopulationBasedTraining(FIFOScheduler):
         fill_config(trial.config, self._hyperparam_mutations, self._sampler)
         # The mutated keys are the trial's parameters: show them in the status table.
         mutated = filter_mutated(trial.config, self._hyperparam_mutations)
-        trial.evaluated_params.update(_flatten(mutated))
+        trial.evaluated_params.update(flatten_dict(mutated))
 
     def _check_controller(self, tune_controller: Any) -> None:
         from atune.search.basic_variant import BasicVariantGenerator

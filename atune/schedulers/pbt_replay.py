@@ -18,6 +18,7 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from atune import result as R
+from atune._util import flatten_dict
 from atune.errors import AtuneError, ConfigError
 from atune.schedulers._base import TrialScheduler
 from atune.schedulers.fifo import FIFOScheduler
@@ -211,7 +212,7 @@ class PopulationBasedTrainingReplay(FIFOScheduler):
                 "save_checkpoint (class trainables) or report a checkpoint with every result"
             )
         config = copy.deepcopy(new_config)
-        tag = f"{self.experiment_tag}@perturbed[{format_vars(_flatten(config))}]"
+        tag = f"{self.experiment_tag}@perturbed[{format_vars(flatten_dict(config))}]"
         await tune_controller.reset_trial(trial, config, tag, checkpoint=checkpoint)
         self.current_config = config
         self._num_perturbations += 1
@@ -223,13 +224,3 @@ class PopulationBasedTrainingReplay(FIFOScheduler):
             f"PopulationBasedTraining replay: Step {self._current_step}, "
             f"perturb {self._num_perturbations}"
         )
-
-
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
