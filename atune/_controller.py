@@ -19,6 +19,7 @@ import inspect
 import logging
 import math
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -44,6 +45,7 @@ from atune.config import CheckpointConfig, FailureConfig
 from atune.errors import AtuneError, ConfigError, TrialWorkerDiedError
 from atune.schedulers._base import TrialScheduler
 from atune.search._base import FINISHED, Searcher
+from atune.search._wrappers import call_handler
 from atune.search.variant_generator import flatten_resolved, format_vars
 from atune.trainable.util import TrainableInfo, resolve_resources
 
@@ -64,6 +66,10 @@ YIELD_EVERY_RESULTS = 64
 #: fetching until a flush lands: bounds logger memory (and the garbage collector's
 #: work) when results arrive faster than they can be written.
 MAX_UNFLUSHED_RESULTS = 8_192
+#: How often the searcher's state is written to the experiment dir (it may be large).
+SEARCHER_SAVE_INTERVAL_S = 10.0
+#: File name of the searcher's state in the experiment directory.
+SEARCHER_STATE_FILE = "searcher-state.pkl"
 #: How often loggers flush to disk and old checkpoints are deleted.
 FLUSH_INTERVAL_S = 0.5
 #: Trials created ahead of time when the searcher is the default random/grid search;
@@ -134,6 +140,8 @@ class Controller:
         self._print_results = spec.verbose >= 2
         self._live = 0  # trials RUNNING (holding resources)
         self._warned_pause = False
+        self._warned_searcher_state = False
+        self._next_searcher_save = time.monotonic() + SEARCHER_SAVE_INTERVAL_S
         self._handles: dict[str, TrialHandle] = {}  # workers of RUNNING trials
         self._requests: dict[str, str] = {}  # scheduler's STOP/PAUSE for other trials
         self._idle_finished: list[Trial] = []  # stopped while PENDING/PAUSED, to announce
@@ -263,7 +271,7 @@ class Controller:
                 return
             index = len(self.trials)
             trial_id = f"{self._id_prefix}_{index:05d}"
-            suggestion = await self.spec.searcher.suggest(trial_id)
+            suggestion = await call_handler(self.spec.searcher, "suggest", trial_id)
             if suggestion == FINISHED or (suggestion is None and self.spec.searcher.is_finished()):
                 self._searcher_finished = True
                 return
@@ -543,8 +551,12 @@ class Controller:
         """Tell the searcher and callbacks about trials stopped while not running."""
         while self._idle_finished:
             trial = self._idle_finished.pop(0)
-            await self.spec.searcher.on_trial_complete(
-                trial.trial_id, trial.last_result, error=False
+            await call_handler(
+                self.spec.searcher,
+                "on_trial_complete",
+                trial.trial_id,
+                trial.last_result,
+                error=False,
             )
             await self._hook("on_trial_complete", self._iteration, self.trials, trial=trial)
 
@@ -664,7 +676,7 @@ class Controller:
             decision = _DECISION_DONE
         else:
             decision = await spec.scheduler.on_trial_result(self, trial, result)
-            await spec.searcher.on_trial_result(trial.trial_id, result)
+            await call_handler(spec.searcher, "on_trial_result", trial.trial_id, result)
         for cb in spec.callbacks:
             hook = cb.on_trial_result
             if self._is_async(cb, "on_trial_result"):
@@ -755,7 +767,7 @@ class Controller:
             await spec.scheduler.on_trial_remove(self, trial)
         elif outcome != TrialScheduler.STOP:
             await spec.scheduler.on_trial_complete(self, trial, result)
-        await spec.searcher.on_trial_complete(trial.trial_id, result, error=False)
+        await call_handler(spec.searcher, "on_trial_complete", trial.trial_id, result, error=False)
         await self._hook("on_trial_complete", self._iteration, self.trials, trial=trial)
         if (
             spec.metric is not None
@@ -800,7 +812,13 @@ class Controller:
                 os.path.join(trial.local_path, R.ERROR_FILE),
             )
         await spec.scheduler.on_trial_error(self, trial)
-        await spec.searcher.on_trial_complete(trial.trial_id, trial.last_result or None, error=True)
+        await call_handler(
+            spec.searcher,
+            "on_trial_complete",
+            trial.trial_id,
+            trial.last_result or None,
+            error=True,
+        )
         await self._hook("on_trial_error", self._iteration, self.trials, trial=trial)
         if spec.failure_config.fail_fast:
             if spec.failure_config.fail_fast == "raise" and error is not None:
@@ -855,6 +873,8 @@ class Controller:
                     log.info("Time budget of %.1f s reached; stopping all trials.", budget)
                 self.stop_all()
             await self._flush()
+            if time.monotonic() >= self._next_searcher_save:
+                await self._save_searcher()
             self._report_progress(done=False)
 
     async def _flush(self) -> None:
@@ -877,6 +897,34 @@ class Controller:
         self._unflushed -= flushing
         self._flushed.set()
         self._flushed = anyio.Event()
+
+    async def _save_searcher(self) -> None:
+        """Write the searcher's state to the experiment dir (atomically, off the loop).
+
+        The snapshot is taken on the loop (the searcher is only touched there) and
+        written by a thread, so a restored experiment continues the search.
+        """
+        self._next_searcher_save = time.monotonic() + SEARCHER_SAVE_INTERVAL_S
+        try:
+            data = pickle.dumps(self.spec.searcher.get_state())
+        except Exception as exc:
+            if not self._warned_searcher_state:
+                self._warned_searcher_state = True
+                log.warning(
+                    "The state of %s cannot be pickled (%s); it is not saved with the experiment.",
+                    type(self.spec.searcher).__name__,
+                    exc,
+                )
+            return
+        path = os.path.join(self.spec.experiment_path, SEARCHER_STATE_FILE)
+
+        def _write() -> None:
+            tmp = f"{path}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+
+        await anyio.to_thread.run_sync(_write)
 
     async def _wait_for_sinks(self) -> None:
         """Backpressure: hold off fetching while too many results wait to be written."""
@@ -921,6 +969,7 @@ class Controller:
                 self.trials.remove(t)
                 await self.spec.scheduler.on_trial_remove(self, t)
         await self._finish_idle_trials()
+        await self._save_searcher()
         await self._hook("on_experiment_end", self.trials)
         await self._flush()
         await self.executor.aclose()

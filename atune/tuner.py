@@ -51,6 +51,23 @@ def _make_searcher(search_alg: Searcher | str | None) -> Searcher:
     )
 
 
+def _wrap_searcher(searcher: Searcher, max_concurrent: int | None) -> Searcher:
+    """Give a model-based searcher the sample budget and the concurrency cap."""
+    from atune.search._wrappers import ConcurrencyLimiter, SearchGenerator
+
+    if isinstance(searcher, BasicVariantGenerator):
+        return searcher  # counts num_samples itself; the controller caps concurrency
+    if max_concurrent:
+        if isinstance(searcher, ConcurrencyLimiter):
+            raise ConfigError(
+                "`max_concurrent_trials` wraps the searcher in a ConcurrencyLimiter, but "
+                "`search_alg` is one already: set its max_concurrent and drop "
+                "max_concurrent_trials, or pass the searcher unwrapped"
+            )
+        searcher = ConcurrencyLimiter(searcher, max_concurrent)
+    return SearchGenerator(searcher)
+
+
 def _make_scheduler(scheduler: TrialScheduler | str | None) -> TrialScheduler:
     if scheduler is None:
         from atune.schedulers import FIFOScheduler
@@ -140,7 +157,7 @@ class Tuner:
         if not isinstance(self._run_config, RunConfig):
             raise ConfigTypeError(f"`run_config` must be a RunConfig, got {run_config!r}")
         tc = self._tune_config
-        self._searcher = _make_searcher(tc.search_alg)
+        self._searcher = _wrap_searcher(_make_searcher(tc.search_alg), tc.max_concurrent_trials)
         self._scheduler = _make_scheduler(tc.scheduler)
         self._stopper = as_stopper(self._run_config.stop)
         if not self._searcher.set_search_properties(
@@ -172,9 +189,7 @@ class Tuner:
             os.path.expanduser(os.fspath(rc.storage_path or DEFAULT_STORAGE_PATH))
         )
         verbose = 1 if rc.verbose is None else rc.verbose
-        total: int | None = None
-        if tc.num_samples > 0 and isinstance(self._searcher, BasicVariantGenerator):
-            total = self._searcher.total_samples
+        total: int | None = getattr(self._searcher, "total_samples", None)
         reporter = rc.progress_reporter
         if reporter is None and verbose >= 1:
             from atune.callbacks.progress import CLIReporter

@@ -12,6 +12,8 @@ from typing import Any
 
 from atune.errors import ConfigError
 from atune.search._base import FINISHED, Searcher
+from atune.search._wrappers import ConcurrencyLimiter, Repeater, SearchGenerator
+from atune.search.ask_tell import AskedTrial, AskTell
 from atune.search.basic_variant import BasicVariantGenerator
 from atune.search.sample import (
     Categorical,
@@ -41,6 +43,9 @@ from atune.search.sample import (
 )
 from atune.search.variant_generator import count_variants, generate_variants
 
+#: Ray Tune's name for the base of search algorithms.
+SearchAlgorithm = Searcher
+
 #: Searchers that can be named in ``TuneConfig(search_alg="...")``.
 _SEARCHERS: dict[str, type[Searcher]] = {
     "variant_generator": BasicVariantGenerator,
@@ -61,8 +66,11 @@ def create_searcher(search_alg: str, **kwargs: Any) -> Searcher:
 
 __all__ = [
     "FINISHED",
+    "AskTell",
+    "AskedTrial",
     "BasicVariantGenerator",
     "Categorical",
+    "ConcurrencyLimiter",
     "Domain",
     "Float",
     "Function",
@@ -71,7 +79,10 @@ __all__ = [
     "LogUniform",
     "Normal",
     "Quantized",
+    "Repeater",
     "Sampler",
+    "SearchAlgorithm",
+    "SearchGenerator",
     "Searcher",
     "Uniform",
     "choice",

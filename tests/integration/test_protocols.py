@@ -143,7 +143,9 @@ def score_it(config):
 
 async def test_custom_searcher_drives_the_experiment(storage):
     searcher = ThreeConfigs()
-    grid = await run(score_it, storage, tune_config=tune.TuneConfig(search_alg=searcher)).fit()
+    grid = await run(
+        score_it, storage, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1)
+    ).fit()
     assert sorted(r.config["v"] for r in grid) == [1, 2, 3]
     assert sorted(searcher.completed.values()) == [(12, False), (22, False), (32, False)]
     assert searcher.results_seen == 9
@@ -185,3 +187,33 @@ async def test_scheduler_by_name_and_bad_name(storage):
     assert grid[0].metrics["score"] == 12
     with pytest.raises(tune.ConfigError, match="`scheduler` must be one of"):
         run(score_it, storage, tune_config=tune.TuneConfig(scheduler="nope"))
+
+
+class SyncGrid(Searcher):
+    """A searcher written without async: plain methods work too."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+        self.told = []
+
+    def suggest(self, trial_id):
+        self.n += 1
+        return {"v": self.n}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.told.append(result["score"])
+
+
+async def test_sync_searcher_gets_num_samples_and_its_state_is_saved(storage):
+    import pickle
+
+    searcher = SyncGrid()
+    grid = await run(
+        score_it, storage, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4)
+    ).fit()
+    assert sorted(r.config["v"] for r in grid) == [1, 2, 3, 4]
+    assert sorted(searcher.told) == [12, 22, 32, 42]
+    with open(os.path.join(grid.experiment_path, "searcher-state.pkl"), "rb") as f:
+        state = pickle.load(f)
+    assert state["searcher"]["n"] == 4  # the SearchGenerator wraps the user's searcher

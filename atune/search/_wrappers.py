@@ -1,0 +1,232 @@
+"""Searchers that wrap other searchers: sample budget, concurrency, repetition.
+
+* :class:`SearchGenerator` gives any searcher the experiment's ``num_samples`` budget
+  (the Tuner wraps searchers other than :class:`BasicVariantGenerator` in it).
+* :class:`ConcurrencyLimiter` caps how many of a searcher's trials run at once.
+* :class:`Repeater` runs each suggested config several times and tells the searcher
+  the average.
+
+Wrapped searchers may be written with plain (sync) or ``async`` handlers; the
+wrappers await what needs awaiting (see :func:`call_handler`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from atune.errors import ConfigError, ConfigTypeError
+from atune.search._base import FINISHED, Searcher
+
+__all__ = ["ConcurrencyLimiter", "Repeater", "SearchGenerator", "call_handler"]
+
+#: Config key a Repeater sets to the repetition index (usable as a seed).
+TRIAL_INDEX = "__trial_index__"
+
+
+async def call_handler(searcher: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a searcher handler that may be ``async def`` or a plain method."""
+    out = getattr(searcher, name)(*args, **kwargs)
+    if inspect.isawaitable(out):
+        out = await out
+    return out
+
+
+class _Wrapper(Searcher):
+    """Forwards the protocol to ``searcher``; subclasses change what they need."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        if not isinstance(searcher, Searcher):
+            raise ConfigTypeError(f"`searcher` must be an atune Searcher, got {searcher!r}")
+        super().__init__()
+        self.searcher = searcher
+
+    @property
+    def metric(self) -> str | None:
+        return self.searcher.metric
+
+    @property
+    def mode(self) -> str | None:
+        return self.searcher.mode
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        return await call_handler(self.searcher, "suggest", trial_id)
+
+    async def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        await call_handler(self.searcher, "on_trial_result", trial_id, result)
+
+    async def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        await call_handler(self.searcher, "on_trial_complete", trial_id, result, error=error)
+
+    def is_finished(self) -> bool:
+        return self.searcher.is_finished()
+
+    def get_state(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k != "searcher"}
+        return {"wrapper": state, "searcher": self.searcher.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state["wrapper"])
+        self.searcher.set_state(state["searcher"])
+
+
+class SearchGenerator(_Wrapper):
+    """Stop asking ``searcher`` for configs after ``num_samples`` suggestions.
+
+    ``num_samples`` comes from ``TuneConfig`` through :meth:`set_search_properties`;
+    a negative value means no limit. The searcher may also finish earlier by itself.
+    """
+
+    def __init__(self, searcher: Searcher) -> None:
+        super().__init__(searcher)
+        self._num_samples = 1
+        self._suggested = 0
+        self._finished = False
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        self._num_samples = int(spec.get("num_samples", 1))
+        return super().set_search_properties(metric, mode, config, **spec)
+
+    @property
+    def total_samples(self) -> int | None:
+        return None if self._num_samples < 0 else self._num_samples
+
+    async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._finished or 0 <= self._num_samples <= self._suggested:
+            self._finished = True
+            return FINISHED
+        config = await super().suggest(trial_id)
+        if config == FINISHED:
+            self._finished = True
+        elif config is not None:
+            self._suggested += 1
+        return config
+
+    def is_finished(self) -> bool:
+        return self._finished or super().is_finished()
+
+
+class ConcurrencyLimiter(_Wrapper):
+    """Let at most ``max_concurrent`` trials of ``searcher`` be unfinished at once.
+
+    Args:
+        searcher: The searcher to limit.
+        max_concurrent: The cap (>= 1).
+        batch: Suggest ``max_concurrent`` configs, then wait until all of them finished
+            and tell the searcher their results together, before the next batch
+            (for searchers that update best from a whole batch).
+    """
+
+    def __init__(self, searcher: Searcher, max_concurrent: int, batch: bool = False) -> None:
+        if isinstance(searcher, ConcurrencyLimiter):
+            raise ConfigError(
+                "the searcher is already a ConcurrencyLimiter; set its `max_concurrent` "
+                "instead of wrapping it again (TuneConfig(max_concurrent_trials=...) "
+                "wraps the searcher itself)"
+            )
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int):
+            raise ConfigTypeError(f"`max_concurrent` must be an int, got {max_concurrent!r}")
+        if max_concurrent < 1:
+            raise ConfigError(f"`max_concurrent` must be >= 1, got {max_concurrent}")
+        super().__init__(searcher)
+        self.max_concurrent = max_concurrent
+        self.batch = bool(batch)
+        self._live: set[str] = set()
+        self._held: list[tuple[str, dict[str, Any] | None, bool]] = []  # batch mode
+
+    async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if len(self._live) >= self.max_concurrent:
+            return None
+        if self.batch and self._held:
+            return None  # the batch is not finished yet
+        config = await super().suggest(trial_id)
+        if isinstance(config, dict):
+            self._live.add(trial_id)
+        return config
+
+    async def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if trial_id not in self._live:
+            return await super().on_trial_complete(trial_id, result, error)
+        if not self.batch:
+            self._live.discard(trial_id)
+            return await super().on_trial_complete(trial_id, result, error)
+        self._held.append((trial_id, result, error))
+        if len(self._held) == len(self._live):  # the whole batch is done
+            held, self._held = self._held, []
+            self._live.clear()
+            for tid, res, err in held:
+                await super().on_trial_complete(tid, res, err)
+        return None
+
+
+class Repeater(_Wrapper):
+    """Run each config ``repeat`` times and tell the searcher the mean result.
+
+    Each suggestion of ``searcher`` becomes ``repeat`` trials (with
+    ``config["__trial_index__"] = 0 .. repeat-1`` when ``set_index``, usable as a
+    seed). When all of them completed, the searcher gets one ``on_trial_complete``
+    for the first of them, with the searcher's metric averaged over the repeats that
+    reported it (``error=True`` if none did). Don't combine it with an early-stopping
+    scheduler: stopped repeats bias the mean.
+    """
+
+    def __init__(self, searcher: Searcher, repeat: int = 1, set_index: bool = True) -> None:
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise ConfigError(f"`repeat` must be an int >= 1, got {repeat!r}")
+        super().__init__(searcher)
+        self.repeat = repeat
+        self.set_index = bool(set_index)
+        self._current: tuple[str, dict[str, Any]] | None = None  # (first trial id, config)
+        self._given = 0
+        self._groups: dict[str, str] = {}  # trial id -> first trial id of its group
+        self._results: dict[str, list[dict[str, Any] | None]] = {}
+
+    async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._current is None or self._given >= self.repeat:
+            config = await super().suggest(trial_id)
+            if not isinstance(config, dict):
+                return config
+            self._current, self._given = (trial_id, config), 0
+            self._results[trial_id] = []
+        first, config = self._current
+        out = dict(config)
+        if self.set_index:
+            out[TRIAL_INDEX] = self._given
+        self._given += 1
+        self._groups[trial_id] = first
+        return out
+
+    async def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        first = self._groups.pop(trial_id, None)
+        if first is None:
+            return
+        collected = self._results[first]
+        collected.append(None if error else result)
+        if len(collected) < self.repeat:
+            return
+        del self._results[first]
+        metric = self.searcher.metric
+        values = [
+            r[metric]
+            for r in collected
+            if r is not None and metric is not None and isinstance(r.get(metric), (int, float))
+        ]
+        if not values:
+            await super().on_trial_complete(first, None, error=True)
+            return
+        merged = dict(next(r for r in collected if r is not None))
+        merged[metric] = sum(values) / len(values)  # type: ignore[index]
+        await super().on_trial_complete(first, merged, error=False)

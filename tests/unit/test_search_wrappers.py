@@ -1,0 +1,140 @@
+"""SearchGenerator, ConcurrencyLimiter, Repeater and AskTell on synthetic results."""
+
+from __future__ import annotations
+
+import pytest
+
+import atune as tune
+from atune.errors import AtuneError, ConfigError
+from atune.search import (
+    FINISHED,
+    AskTell,
+    BasicVariantGenerator,
+    ConcurrencyLimiter,
+    Repeater,
+    Searcher,
+    SearchGenerator,
+)
+
+
+class Counting(Searcher):
+    """Suggests {"i": 0}, {"i": 1}, ... with plain (sync) handlers; records completions."""
+
+    def __init__(self):
+        super().__init__(metric="m", mode="max")
+        self.i = 0
+        self.completed = []
+
+    def suggest(self, trial_id):  # a sync handler: allowed
+        self.i += 1
+        return {"i": self.i - 1}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.completed.append((trial_id, result, error))
+
+
+def prepared(searcher, num_samples=-1):
+    assert searcher.set_search_properties("m", "max", {}, num_samples=num_samples)
+    return searcher
+
+
+async def test_search_generator_enforces_num_samples():
+    gen = prepared(SearchGenerator(Counting()), num_samples=2)
+    assert [await gen.suggest("a"), await gen.suggest("b")] == [{"i": 0}, {"i": 1}]
+    assert await gen.suggest("c") == FINISHED
+    assert gen.is_finished()
+
+
+async def test_limiter_caps_unfinished_trials():
+    inner = Counting()
+    lim = prepared(SearchGenerator(ConcurrencyLimiter(inner, 2)))
+    assert await lim.suggest("a") == {"i": 0}
+    assert await lim.suggest("b") == {"i": 1}
+    assert await lim.suggest("c") is None
+    await lim.on_trial_complete("a", {"m": 1})
+    assert await lim.suggest("c") == {"i": 2}
+    assert inner.completed == [("a", {"m": 1}, False)]
+
+
+async def test_limiter_in_batch_mode_waits_for_the_whole_batch():
+    inner = Counting()
+    lim = prepared(ConcurrencyLimiter(inner, 2, batch=True))
+    await lim.suggest("a")
+    await lim.suggest("b")
+    await lim.on_trial_complete("a", {"m": 1})
+    assert inner.completed == []  # held until b is done
+    assert await lim.suggest("c") is None
+    await lim.on_trial_complete("b", {"m": 2})
+    assert [c[0] for c in inner.completed] == ["a", "b"]
+    assert await lim.suggest("c") == {"i": 2}
+
+
+def test_wrapping_a_limiter_twice_is_a_clear_error():
+    with pytest.raises(ConfigError, match="already a ConcurrencyLimiter"):
+        ConcurrencyLimiter(ConcurrencyLimiter(Counting(), 2), 3)
+    with pytest.raises(ConfigError, match="`max_concurrent` must be >= 1"):
+        ConcurrencyLimiter(Counting(), 0)
+
+
+def test_max_concurrent_trials_on_a_limited_searcher_is_a_clear_error():
+    with pytest.raises(ConfigError, match="ConcurrencyLimiter"):
+        tune.Tuner(
+            lambda config: None,
+            tune_config=tune.TuneConfig(
+                search_alg=ConcurrencyLimiter(Counting(), 2), max_concurrent_trials=2
+            ),
+        )
+
+
+async def test_repeater_repeats_and_reports_the_mean():
+    inner = Counting()
+    rep = prepared(Repeater(inner, repeat=3))
+    configs = [await rep.suggest(f"t{k}") for k in range(4)]
+    assert configs[:3] == [{"i": 0, "__trial_index__": k} for k in range(3)]
+    assert configs[3] == {"i": 1, "__trial_index__": 0}
+    for tid, value in (("t0", 1.0), ("t1", 2.0)):
+        await rep.on_trial_complete(tid, {"m": value})
+    assert inner.completed == []
+    await rep.on_trial_complete("t2", None, error=True)
+    ((tid, result, error),) = inner.completed
+    assert (tid, result["m"], error) == ("t0", 1.5, False)
+
+
+async def test_repeater_reports_an_error_when_every_repeat_failed():
+    inner = Counting()
+    rep = prepared(Repeater(inner, repeat=2, set_index=False))
+    assert await rep.suggest("a") == {"i": 0}
+    await rep.suggest("b")
+    await rep.on_trial_complete("a", None, error=True)
+    await rep.on_trial_complete("b", None, error=True)
+    assert inner.completed == [("a", None, True)]
+
+
+def test_ask_tell_from_sync_code():
+    study = AskTell(
+        BasicVariantGenerator(random_state=0),
+        {"x": tune.uniform(-5, 5)},
+        metric="loss",
+        mode="min",
+        num_samples=5,
+    )
+    told = 0
+    while (trial := study.ask_sync()) is not None:
+        study.tell_sync(trial, {"loss": (trial.config["x"] - 1) ** 2})
+        told += 1
+    assert told == 5 and study.finished
+    best = study.best
+    assert best is not None
+    assert best.result["loss"] == min(t.result["loss"] for t in study.trials)
+
+
+async def test_ask_tell_errors_are_clear():
+    study = AskTell(ConcurrencyLimiter(Counting(), 1), metric="m", mode="max", num_samples=-1)
+    trial = await study.ask()
+    with pytest.raises(AtuneError, match="call tell\\(\\) first"):
+        await study.ask()
+    with pytest.raises(ConfigError, match="lacks the metric 'm'"):
+        await study.tell(trial, {"other": 1})
+    await study.tell(trial, {"m": 3})
+    with pytest.raises(AtuneError, match="told already"):
+        await study.tell(trial, {"m": 3})
