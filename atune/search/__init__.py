@@ -46,22 +46,31 @@ from atune.search.variant_generator import count_variants, generate_variants
 #: Ray Tune's name for the base of search algorithms.
 SearchAlgorithm = Searcher
 
-#: Searchers that can be named in ``TuneConfig(search_alg="...")``.
-_SEARCHERS: dict[str, type[Searcher]] = {
-    "variant_generator": BasicVariantGenerator,
-    "random": BasicVariantGenerator,
-    "basic_variant": BasicVariantGenerator,
+#: Searchers that can be named in ``TuneConfig(search_alg="...")``: "module:Class",
+#: imported only when named (the integrations' libraries are optional).
+_SEARCHERS: dict[str, str] = {
+    "variant_generator": "atune.search.basic_variant:BasicVariantGenerator",
+    "random": "atune.search.basic_variant:BasicVariantGenerator",
+    "basic_variant": "atune.search.basic_variant:BasicVariantGenerator",
+    "optuna": "atune.search.optuna:OptunaSearch",
+    "hyperopt": "atune.search.hyperopt:HyperOptSearch",
+    "bayesopt": "atune.search.bayesopt:BayesOptSearch",
+    "nevergrad": "atune.search.nevergrad:NevergradSearch",
 }
 
 
 def create_searcher(search_alg: str, **kwargs: Any) -> Searcher:
-    """Build a searcher from its name, e.g. ``create_searcher("random")``."""
+    """Build a searcher from its name, e.g. ``create_searcher("optuna", seed=0)``."""
+    import importlib
+
     key = search_alg.lower()
     if key not in _SEARCHERS:
         raise ConfigError(
             f"`search_alg` must be one of {sorted(_SEARCHERS)} or a Searcher, got {search_alg!r}"
         )
-    return _SEARCHERS[key](**kwargs)
+    module, _, name = _SEARCHERS[key].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(**kwargs)
 
 
 __all__ = [

@@ -1,0 +1,496 @@
+"""OptunaSearch: Optuna's samplers (TPE by default) as an atune searcher.
+
+Optuna is driven through its ask-and-tell interface: :meth:`OptunaSearch.suggest` asks
+the study for a trial, :meth:`OptunaSearch.on_trial_complete` tells it the outcome. The
+model work (sampling, fitting) runs in a worker thread so the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from atune.errors import ConfigError, ConfigTypeError
+from atune.search._base import FINISHED, Searcher
+from atune.search._domain import LogUniform, Normal, _q_float_range, _q_value, _unwrap
+from atune.search._flat_space import (
+    Path,
+    build_config,
+    deep_merge,
+    find_domains,
+    flatten_point,
+    has_domains,
+    param_name,
+    unflatten,
+)
+from atune.search.sample import Categorical, Float, Integer
+
+__all__ = ["OptunaSearch"]
+
+logger = logging.getLogger(__name__)
+
+_STATE_VERSION = 1
+_INSTALL_HINT = 'OptunaSearch needs Optuna: pip install "atune[optuna]"'
+#: Category types Optuna stores as they are; other categories are passed as indices.
+_OPTUNA_SCALARS = (type(None), bool, int, float, str)
+
+
+def _import_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    return optuna
+
+
+class _Param:
+    """One atune domain as an Optuna distribution, plus how to map values back."""
+
+    def __init__(self, path: Path, domain: Any, distribution: Any, decode: Callable[[Any], Any]):
+        self.path = path
+        self.name = param_name(path)
+        self.domain = domain
+        self.distribution = distribution
+        self.decode = decode  # Optuna value -> config value
+        self.by_index = False  # categories passed to Optuna as indices
+
+    def encode(self, value: Any, where: str) -> Any:
+        """A config value (e.g. from ``points_to_evaluate``) as the Optuna value."""
+        if not isinstance(self.domain, Categorical) or not self.by_index:
+            return value
+        for i, category in enumerate(self.domain.categories):
+            if value is category or value == category:
+                return i
+        raise ConfigError(
+            f"`{where}` sets {self.name!r}={value!r}, which is not one of its categories "
+            f"{list(self.domain.categories)!r}"
+        )
+
+
+def _convert_domain(ot: Any, path: Path, domain: Any) -> _Param:
+    """The Optuna distribution for one atune domain (raises ConfigError if there is none)."""
+    dists = ot.distributions
+    name = param_name(path)
+    base, q = _unwrap(domain.get_sampler())
+    if isinstance(domain, Float):
+        if isinstance(base, Normal):
+            raise ConfigError(
+                f"OptunaSearch cannot search parameter {name!r}: {domain!r} is a normal "
+                "distribution, which Optuna does not support; use tune.uniform/loguniform, "
+                "or a define-by-run function"
+            )
+        lo, hi = float(domain.lower or 0.0), float(domain.upper or 0.0)  # bounded here
+        if isinstance(base, LogUniform):
+            dist = dists.FloatDistribution(lo, hi, log=True)
+            if q is None:
+                return _Param(path, domain, dist, float)
+            k_lo, k_hi = _q_float_range(lo, hi, q)  # type: ignore[misc]
+            # Optuna cannot combine log and step: sample in log space, then round to q.
+            return _Param(
+                path, domain, dist, lambda v: _q_value(min(max(round(v / q), k_lo), k_hi), q)
+            )
+        if q is None:
+            return _Param(path, domain, dists.FloatDistribution(lo, hi), float)
+        k_lo, k_hi = _q_float_range(lo, hi, q)  # type: ignore[misc]
+        # Low and high on the q grid, so Optuna's steps are exactly atune's multiples of q.
+        dist = dists.FloatDistribution(_q_value(k_lo, q), _q_value(k_hi, q), step=q)
+        return _Param(path, domain, dist, lambda v: _q_value(round(v / q), q))
+    if isinstance(domain, Integer):
+        lo, hi = domain.lower, domain.upper
+        if q is None:  # [lower, upper)
+            dist = dists.IntDistribution(lo, hi - 1, log=isinstance(base, LogUniform))
+            return _Param(path, domain, dist, int)
+        q = int(q)
+        k_lo, k_hi = -(-lo // q), hi // q  # quantized: upper inclusive
+        if isinstance(base, LogUniform):
+            dist = dists.IntDistribution(lo, hi, log=True)
+            return _Param(path, domain, dist, lambda v: min(max(round(v / q), k_lo), k_hi) * q)
+        dist = dists.IntDistribution(k_lo * q, k_hi * q, step=q)
+        return _Param(path, domain, dist, int)
+    if isinstance(domain, Categorical):
+        for category in domain.categories:
+            if isinstance(category, Mapping) and has_domains(category):
+                raise ConfigError(
+                    f"OptunaSearch cannot search parameter {name!r}: a choice among dicts "
+                    "holding search spaces (a conditional space) needs a define-by-run "
+                    "function as `space`"
+                )
+        categories = list(domain.categories)
+        if all(isinstance(c, _OPTUNA_SCALARS) for c in categories):
+            return _Param(path, domain, dists.CategoricalDistribution(categories), lambda v: v)
+        param = _Param(
+            path,
+            domain,
+            dists.CategoricalDistribution(list(range(len(categories)))),
+            lambda v: categories[v],
+        )
+        param.by_index = True
+        return param
+    raise ConfigError(f"OptunaSearch cannot search parameter {name!r} with domain {domain!r}")
+
+
+def _check_metric_mode(metric: Any, mode: Any) -> tuple[Any, Any]:
+    if isinstance(metric, (list, tuple)) or isinstance(mode, (list, tuple)):
+        metrics = list(metric) if isinstance(metric, (list, tuple)) else None
+        modes = list(mode) if isinstance(mode, (list, tuple)) else None
+        if metrics is None or modes is None or len(metrics) != len(modes):
+            raise ConfigError(
+                "multi-objective OptunaSearch needs `metric` and `mode` lists of the same "
+                f"length, got metric={metric!r}, mode={mode!r}"
+            )
+        for m in modes:
+            if m not in ("min", "max"):
+                raise ConfigError(f"every `mode` must be 'min' or 'max', got mode={mode!r}")
+        return metrics, modes
+    if mode not in (None, "min", "max"):
+        raise ConfigError(f"`mode` must be 'min' or 'max', got {mode!r}")
+    return metric, mode
+
+
+class OptunaSearch(Searcher):
+    """Search with an Optuna sampler (TPE by default), like Ray Tune's ``OptunaSearch``.
+
+    The search space comes from the Tuner's ``param_space`` or from ``space``, which may
+    be an atune param space, a dict of Optuna distributions (``{"x":
+    optuna.distributions.FloatDistribution(0, 1)}``) or a define-by-run function
+    ``space(trial)`` that calls ``trial.suggest_*`` and may return a dict of constants.
+    Nested params are flattened to names joined by ``/`` for Optuna and nested again in
+    the suggested configs.
+
+    Args:
+        space: The search space (see above); None to take the Tuner's ``param_space``.
+        metric: The result field to optimise, or a list of fields (multi-objective).
+        mode: ``"min"``/``"max"``, or a list of them matching ``metric``.
+        points_to_evaluate: Configs to try first (nested like the param space).
+        sampler: An ``optuna.samplers.BaseSampler``; default ``TPESampler(seed=seed)``.
+        seed: Seed of the default sampler (ignored when ``sampler`` is given).
+        evaluated_rewards: The known results of ``points_to_evaluate`` (one value, or a
+            list of values for multi-objective, per point): they are added to the study
+            as finished trials instead of being run again.
+
+    Example:
+        >>> searcher = OptunaSearch(metric="loss", mode="min", seed=0)
+        >>> tuner = atune.Tuner(
+        ...     train, param_space={"lr": atune.loguniform(1e-4, 1e-1)},
+        ...     tune_config=atune.TuneConfig(search_alg=searcher, num_samples=20),
+        ... )  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        space: dict[str, Any] | Callable[[Any], dict[str, Any] | None] | None = None,
+        metric: str | list[str] | None = None,
+        mode: str | list[str] | None = None,
+        points_to_evaluate: list[dict[str, Any]] | None = None,
+        sampler: Any = None,
+        seed: int | None = None,
+        evaluated_rewards: list[Any] | None = None,
+    ) -> None:
+        ot = _import_optuna()
+        super().__init__()
+        self._metric, self._mode = _check_metric_mode(metric, mode)
+        if points_to_evaluate is not None and not (
+            isinstance(points_to_evaluate, (list, tuple))
+            and all(isinstance(p, Mapping) for p in points_to_evaluate)
+        ):
+            raise ConfigTypeError(
+                f"`points_to_evaluate` must be a list of dicts, got {points_to_evaluate!r}"
+            )
+        self._points: list[dict[str, Any]] = [dict(p) for p in points_to_evaluate or []]
+        if evaluated_rewards is not None:
+            if not self._points:
+                raise ConfigError("`evaluated_rewards` needs `points_to_evaluate`")
+            if len(evaluated_rewards) != len(self._points):
+                raise ConfigError(
+                    "`evaluated_rewards` must have one entry per point of `points_to_evaluate`,"
+                    f" got {len(evaluated_rewards)} rewards for {len(self._points)} points"
+                )
+            if callable(space):
+                raise ConfigError("`evaluated_rewards` cannot be used with a define-by-run `space`")
+        self._rewards = list(evaluated_rewards) if evaluated_rewards is not None else None
+        if sampler is not None and seed is not None:
+            logger.warning("OptunaSearch: `seed` is ignored because a `sampler` was given")
+        if sampler is not None and not isinstance(sampler, ot.samplers.BaseSampler):
+            raise ConfigTypeError(
+                f"`sampler` must be an optuna.samplers.BaseSampler, got {sampler!r}"
+            )
+        self._sampler = sampler
+        self._seed = seed
+        # The space: an atune param space (``_params``), a dict of Optuna distributions
+        # (``_native``) or a define-by-run function (``_define_by_run``).
+        self._param_space: dict[str, Any] = {}
+        self._params: list[_Param] = []
+        self._native: dict[str, Any] | None = None
+        self._define_by_run: Callable[[Any], Any] | None = None
+        self._constants: dict[str, Any] = {}  # the Tuner's param space, when it is all constant
+        self._has_space = False
+        if space is not None:
+            self._set_space(ot, space)
+        self._num_samples: int | None = None
+        self._suggested = 0
+        self._study: Any = None
+        self._ot_trials: dict[str, Any] = {}  # trial_id -> live optuna Trial
+        self._lock: anyio.Lock | None = None
+
+    # ----------------------------------------------------------------- space
+
+    def _set_space(self, ot: Any, space: Any) -> None:
+        if callable(space):
+            self._define_by_run = space
+        elif isinstance(space, Mapping):
+            if space and all(
+                isinstance(v, ot.distributions.BaseDistribution) for v in space.values()
+            ):
+                self._native = dict(space)
+            else:
+                self._param_space = dict(space)
+                self._params = [
+                    _convert_domain(ot, path, domain)
+                    for path, domain in find_domains(space, "OptunaSearch")
+                ]
+        else:
+            raise ConfigTypeError(
+                "`space` must be a dict (an atune param space or Optuna distributions) or a "
+                f"define-by-run function, got {space!r}"
+            )
+        self._has_space = True
+
+    def _distributions(self) -> dict[str, Any]:
+        if self._native is not None:
+            return self._native
+        return {p.name: p.distribution for p in self._params}
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        """Take the Tuner's metric, mode, param space and ``num_samples``.
+
+        A searcher built with its own ``space`` keeps it; the Tuner's param space may
+        then hold only constants, which are merged into every config.
+        """
+        ot = _import_optuna()
+        if self._metric is None and metric is not None:
+            self._metric = metric
+        if self._mode is None and mode is not None:
+            self._mode = mode
+        self._metric, self._mode = _check_metric_mode(self._metric, self._mode)
+        num_samples = spec.get("num_samples")
+        if isinstance(num_samples, int) and not isinstance(num_samples, bool) and num_samples > 0:
+            self._num_samples = num_samples
+        if self._has_space:
+            if config and has_domains(config):
+                raise ConfigError(
+                    "OptunaSearch was given its own `space`, so the Tuner's `param_space` may "
+                    "only hold constants, but it holds search domains; give the space in one "
+                    "place"
+                )
+            self._constants = dict(config or {})
+        elif config is not None:
+            self._set_space(ot, config)
+        return True
+
+    # ----------------------------------------------------------------- study
+
+    def _check_ready(self) -> None:
+        if not self._has_space:
+            raise ConfigError(
+                "OptunaSearch has no search space: pass `space` or a Tuner `param_space`"
+            )
+        if self._metric is None or self._mode is None:
+            raise ConfigError(
+                "OptunaSearch needs `metric` and `mode`: set them on the searcher or in "
+                f"TuneConfig, got metric={self._metric!r}, mode={self._mode!r}"
+            )
+
+    def _setup_study(self) -> None:
+        ot = _import_optuna()
+        sampler = self._sampler or ot.samplers.TPESampler(seed=self._seed)
+        direction = {"min": "minimize", "max": "maximize"}
+        if isinstance(self._mode, list):
+            study = ot.create_study(sampler=sampler, directions=[direction[m] for m in self._mode])
+        else:
+            study = ot.create_study(sampler=sampler, direction=direction[str(self._mode)])
+        names = None if self._define_by_run is not None else set(self._distributions())
+        for i, point in enumerate(self._points):
+            where = f"points_to_evaluate[{i}]"
+            params = flatten_point(point, names, where=where)
+            params = self._encode(params, where)
+            if self._rewards is None:
+                study.enqueue_trial(params)
+                continue
+            reward = self._rewards[i]
+            dists = self._distributions()
+            multi = isinstance(self._mode, list)
+            study.add_trial(
+                ot.trial.create_trial(
+                    params=params,
+                    distributions={n: dists[n] for n in params},
+                    value=None if multi else reward,
+                    values=list(reward) if multi else None,
+                )
+            )
+        self._study = study
+
+    def _encode(self, params: dict[str, Any], where: str) -> dict[str, Any]:
+        by_name = {p.name: p for p in self._params}
+        return {
+            name: by_name[name].encode(value, where) if name in by_name else value
+            for name, value in params.items()
+        }
+
+    def _ask(self) -> tuple[Any, dict[str, Any]]:
+        """Ask the study for a trial and build its config (runs in a worker thread)."""
+        if self._study is None:
+            self._setup_study()
+        study = self._study
+        if self._define_by_run is not None:
+            ot_trial = study.ask()
+            constants = self._define_by_run(ot_trial)
+            if constants is not None and not isinstance(constants, Mapping):
+                study.tell(ot_trial, state=_import_optuna().trial.TrialState.FAIL)
+                raise ConfigTypeError(
+                    "the define-by-run `space` function must return None or a dict of "
+                    f"constants, got {constants!r}"
+                )
+            flat = {**ot_trial.params, **(constants or {})}
+            return ot_trial, deep_merge(self._constants, unflatten(flat))
+        ot_trial = study.ask(self._distributions())
+        if self._native is not None:
+            return ot_trial, deep_merge(self._constants, unflatten(ot_trial.params))
+        values = {p.path: p.decode(ot_trial.params[p.name]) for p in self._params}
+        return ot_trial, build_config(self._param_space, values)
+
+    def _get_lock(self) -> anyio.Lock:
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        return self._lock
+
+    # ----------------------------------------------------------------- protocol
+
+    async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        """Ask Optuna for the next config (``FINISHED`` after ``num_samples`` configs)."""
+        self._check_ready()
+        if self._num_samples is not None and self._suggested >= self._num_samples:
+            return FINISHED
+        async with self._get_lock():
+            ot_trial, config = await anyio.to_thread.run_sync(self._ask)
+        self._ot_trials[trial_id] = ot_trial
+        self._suggested += 1
+        return config
+
+    async def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Report the intermediate value to Optuna (single objective; used by pruners)."""
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or isinstance(self._metric, list) or self._metric not in result:
+            return
+        step = result.get("training_iteration")
+        if isinstance(step, int):
+            try:
+                ot_trial.report(float(result[self._metric]), step)
+            except Exception as exc:  # a pruner-only feature; never fail the run for it
+                logger.debug("OptunaSearch: could not report an intermediate value: %s", exc)
+
+    async def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        """Tell Optuna the final value(s); errored or metric-less trials are told FAIL."""
+        ot_trial = self._ot_trials.pop(trial_id, None)
+        if ot_trial is None:
+            return
+        values = None if error else self._values(trial_id, result)
+        ot = _import_optuna()
+
+        def tell() -> None:
+            if values is None:
+                self._study.tell(ot_trial, state=ot.trial.TrialState.FAIL)
+            else:
+                self._study.tell(ot_trial, values)
+
+        async with self._get_lock():
+            await anyio.to_thread.run_sync(tell)
+
+    def _values(self, trial_id: str, result: dict[str, Any] | None) -> Any:
+        metrics: list[str] = self._metric if isinstance(self._metric, list) else [str(self._metric)]
+        if not result or any(m not in result for m in metrics):
+            logger.warning(
+                "OptunaSearch: trial %s ended without reporting %s; told Optuna it failed",
+                trial_id,
+                metrics,
+            )
+            return None
+        try:
+            values = [float(result[m]) for m in metrics]
+        except (TypeError, ValueError):
+            logger.warning("OptunaSearch: trial %s reported a non-numeric metric", trial_id)
+            return None
+        if any(math.isnan(v) for v in values):
+            return None
+        return values if isinstance(self._metric, list) else values[0]
+
+    # ----------------------------------------------------------------- state
+
+    def get_state(self) -> dict[str, Any]:
+        """The study (with its sampler's random state), live trials and settings.
+
+        A define-by-run function that cannot be pickled (a lambda) is left out; build the
+        restored searcher with the same ``space`` before calling :meth:`restore`.
+        """
+        try:
+            pickle.dumps(self._define_by_run)
+            define_by_run = self._define_by_run
+        except Exception:
+            define_by_run = None
+        return {
+            "version": _STATE_VERSION,
+            "metric": self._metric,
+            "mode": self._mode,
+            "points": self._points,
+            "rewards": self._rewards,
+            "seed": self._seed,
+            "sampler": self._sampler,
+            "param_space": self._param_space,
+            "native": self._native,
+            "define_by_run": define_by_run,
+            "constants": self._constants,
+            "has_space": self._has_space,
+            "num_samples": self._num_samples,
+            "suggested": self._suggested,
+            "study": self._study,
+            "ot_trials": dict(self._ot_trials),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a state made by :meth:`get_state`."""
+        if state.get("version") != _STATE_VERSION:
+            raise ConfigError(
+                f"OptunaSearch state version must be {_STATE_VERSION}, got {state.get('version')!r}"
+            )
+        ot = _import_optuna()
+        self._metric, self._mode = state["metric"], state["mode"]
+        self._points, self._rewards = state["points"], state["rewards"]
+        self._seed, self._sampler = state["seed"], state["sampler"]
+        self._native = state["native"]
+        if state["define_by_run"] is not None:
+            self._define_by_run = state["define_by_run"]
+        self._param_space = state["param_space"]
+        self._params = [
+            _convert_domain(ot, path, domain)
+            for path, domain in find_domains(self._param_space, "OptunaSearch")
+        ]
+        self._constants = state["constants"]
+        self._has_space = state["has_space"]
+        no_space = self._native is None and not self._param_space
+        if self._has_space and no_space and self._define_by_run is None:
+            raise ConfigError(
+                "the saved OptunaSearch used a define-by-run function that could not be "
+                "saved; build the searcher with the same `space` before restoring"
+            )
+        self._num_samples, self._suggested = state["num_samples"], state["suggested"]
+        self._study = state["study"]
+        self._ot_trials = dict(state["ot_trials"])
