@@ -69,6 +69,7 @@ def _bayesopt(seed: int, points: list[dict[str, Any]] | None = None) -> Searcher
 
 def _nevergrad(seed: int, points: list[dict[str, Any]] | None = None) -> Searcher:
     import nevergrad as ng
+
     from atune.search.nevergrad import NevergradSearch
 
     return NevergradSearch(optimizer=ng.optimizers.OnePlusOne, points_to_evaluate=points, seed=seed)
