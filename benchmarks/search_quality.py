@@ -150,12 +150,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--searchers", nargs="*", help="only these (default: all installed)")
     parser.add_argument("--smoke-test", action="store_true")
     args = parser.parse_args()
     if args.smoke_test:
         args.trials, args.seeds = 10, 1
     checkpoints = [k for k in (10, 20, 50, 100) if k <= args.trials]
     names = ["random"] + [n for n, mod in LIBS.items() if importlib.util.find_spec(mod)]
+    if args.searchers:
+        names = [n for n in names if n in args.searchers]
     print(f"best value found (mean over {args.seeds} seeds); lower is better")
     header = "problem    searcher   framework " + "".join(f"{f'@{k}':>10}" for k in checkpoints)
     print(header)
