@@ -204,7 +204,6 @@ class Controller:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._background)
                 async with anyio.create_task_group() as trials_tg:
-                    self._trials_tg = trials_tg
                     await self._schedule(trials_tg)
                 outer.cancel_scope.cancel()
         except BaseExceptionGroup as group:

@@ -7,7 +7,6 @@ and progress reporters all read it; only the controller writes it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +80,6 @@ class Trial:
     @property
     def is_finished(self) -> bool:
         return self.status in (Trial.TERMINATED, Trial.ERROR)
-
-    @property
-    def dirname(self) -> str:
-        return os.path.basename(self.local_path)
 
     def __str__(self) -> str:
         return self.name

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from atune._metric import validate_mode
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import validate_mode
 
 if TYPE_CHECKING:
     from atune._trial import Trial

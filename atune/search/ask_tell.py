@@ -26,8 +26,9 @@ from typing import Any
 
 import anyio
 
+from atune._metric import validate_mode
 from atune.errors import AtuneError, ConfigError
-from atune.search._base import FINISHED, Searcher, validate_mode
+from atune.search._base import FINISHED, Searcher
 from atune.search._wrappers import SearchGenerator, call_handler
 from atune.search.basic_variant import BasicVariantGenerator
 
