@@ -1,39 +1,152 @@
 """Flat ("a/b") views of nested param spaces, shared by the library-backed searchers.
 
-Optimisation libraries (BayesOpt, Nevergrad) want one flat mapping of parameter names;
-atune's param spaces nest. These helpers split a space into its search domains and its
-constants, keyed by the ``/``-joined path, and put suggested values back into shape.
+Optimisation libraries see a search space as one flat set of named parameters; atune's
+param spaces nest. Every domain of a nested space is one parameter named by its path
+joined with ``/`` (``{"model": {"lr": uniform(0, 1)}}`` gives ``"model/lr"``);
+everything else is a constant copied into each suggested config.
+
+Two views are offered: :func:`find_domains` + :func:`build_config` keep the space's
+shape (lists included) and put values back at their paths; :func:`split_space` +
+:func:`unflatten` work on ``{"a/b": value}`` mappings, for libraries that take plain
+parameter dicts and native ``(lower, upper)`` bounds.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._domain import Domain
-from atune.search.variant_generator import _is_grid_dict
 
-__all__ = ["SEP", "flatten_point", "python_value", "split_space", "unflatten"]
+__all__ = [
+    "SEP",
+    "Path",
+    "build_config",
+    "deep_merge",
+    "find_domains",
+    "flatten_point",
+    "has_domains",
+    "param_name",
+    "python_value",
+    "split_space",
+    "unflatten",
+]
 
 #: Joins the keys of nested dicts into one parameter name, as in Ray Tune.
 SEP = "/"
+Path = tuple[Any, ...]
+_GRID = "grid_search"
+
+
+def param_name(path: Path) -> str:
+    """The flat parameter name of ``path``: ``("model", "lr")`` -> ``"model/lr"``."""
+    return SEP.join(str(key) for key in path)
+
+
+def _fmt(path: Path) -> str:
+    return "param_space" + "".join(f"[{key!r}]" for key in path)
+
+
+def _is_grid(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and _GRID in value
 
 
 def _join(prefix: str, key: Any, where: str) -> str:
     if not isinstance(key, str):
-        raise ConfigTypeError(f"{where} keys must be strings, got {key!r}")
+        raise ConfigTypeError(f"`{where}` keys must be strings, got {key!r}")
     if SEP in key:
         raise ConfigError(
-            f"{where} key {key!r} contains {SEP!r}, which joins nested keys; rename it"
+            f"`{where}` key {key!r} contains {SEP!r}, which joins nested keys; rename it"
         )
     return f"{prefix}{SEP}{key}" if prefix else key
 
 
+# --------------------------------------------------------------------------- path view
+
+
+def _walk(value: Any, path: Path) -> Iterator[tuple[Path, Any]]:
+    if isinstance(value, Domain) or _is_grid(value):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _walk(item, (*path, i))
+
+
+def has_domains(space: Any) -> bool:
+    """True when ``space`` holds a domain or a grid axis anywhere."""
+    return any(True for _ in _walk(space, ()))
+
+
+def find_domains(space: Any, searcher: str) -> list[tuple[Path, Domain]]:
+    """Every domain of ``space`` with its path, in declaration order.
+
+    Raises:
+        ConfigError: for a grid axis or a ``sample_from`` function, which a model-based
+            searcher cannot search; the message names the parameter.
+    """
+    found: list[tuple[Path, Domain]] = []
+    for path, value in _walk(space, ()):
+        if _is_grid(value) or (isinstance(value, Domain) and value.is_grid()):
+            raise ConfigError(
+                f"{searcher} does not support grid_search, got one at {_fmt(path)}; "
+                "use tune.choice(...) instead, or the default BasicVariantGenerator"
+            )
+        if value.is_function():
+            raise ConfigError(
+                f"{searcher} cannot search a sample_from function, got one at {_fmt(path)}; "
+                "use a distribution (tune.uniform, tune.choice, ...) instead"
+            )
+        found.append((path, value))
+    return found
+
+
+def _copy_structure(value: Any) -> Any:
+    """Copy dicts and lists of the space (domains are immutable and stay shared)."""
+    if isinstance(value, Mapping):
+        return {key: _copy_structure(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_structure(item) for item in value]
+    if isinstance(value, Domain):
+        return value
+    return copy.deepcopy(value)
+
+
+def build_config(space: Any, values: Mapping[Path, Any]) -> dict[str, Any]:
+    """``space`` with the domain at each path of ``values`` replaced by its value."""
+    config = _copy_structure(space or {})
+    for path, value in values.items():
+        if path:
+            node = config
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+    return config
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``override`` merged in (nested dicts merged, not replaced)."""
+    merged = _copy_structure(dict(base))
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# --------------------------------------------------------------------------- flat view
+
+
 def split_space(
     space: dict[str, Any], where: str = "param_space", native: tuple[type, ...] = (tuple,)
-) -> tuple[dict, dict]:
-    """Split a nested space into ``({path: Domain or native value}, {path: constant})``.
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a nested space into ``({"a/b": Domain or native value}, {"a/b": constant})``.
 
     A leaf is a search parameter when it is a :class:`Domain` or, for native spaces, a
     ``(lower, upper)`` tuple of two numbers (when ``tuple`` is in ``native``) or an
@@ -46,7 +159,7 @@ def split_space(
     def walk(node: dict[str, Any], prefix: str) -> None:
         for key, value in node.items():
             path = _join(prefix, key, where)
-            if isinstance(value, dict) and _is_grid_dict(value):
+            if _is_grid(value):
                 params[path] = value
             elif isinstance(value, dict) and value:
                 walk(value, path)
@@ -65,38 +178,55 @@ def _is_native(value: Any, native: tuple[type, ...]) -> bool:
     if not isinstance(value, native):
         return False
     return not isinstance(value, tuple) or (
-        isinstance(value, tuple)
-        and len(value) == 2
+        len(value) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     )
 
 
-def flatten_point(point: dict[str, Any], where: str) -> dict[str, Any]:
-    """A (nested) ``points_to_evaluate`` entry as ``{"a/b": value}``."""
-    if not isinstance(point, dict):
-        raise ConfigTypeError(f"{where} must be a dict, got {point!r}")
+def flatten_point(
+    point: Any, names: set[str] | None = None, *, where: str = "points_to_evaluate"
+) -> dict[str, Any]:
+    """A nested ``points_to_evaluate`` entry as ``{"a/b": value}``.
+
+    With ``names`` (the known parameter names), a dict value is kept whole when its
+    path is a parameter (a choice among dicts) and otherwise flattened further; a key
+    that is no parameter raises :class:`ConfigError`. Without ``names`` every nested
+    non-empty dict is flattened.
+    """
+    if not isinstance(point, Mapping):
+        raise ConfigTypeError(f"`{where}` must be a dict, got {point!r}")
     flat: dict[str, Any] = {}
 
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            path = _join(prefix, key, where)
-            if isinstance(value, dict) and value:
-                walk(value, path)
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, item in node.items():
+            name = _join(prefix, key, where)
+            if names is not None and name in names:
+                flat[name] = item
+            elif isinstance(item, Mapping) and item:
+                walk(item, name)
+            elif names is None:
+                flat[name] = item
             else:
-                flat[path] = value
+                raise ConfigError(
+                    f"`{where}` sets {name!r}, which is not a parameter of the search space "
+                    f"(parameters: {sorted(names)})"
+                )
 
     walk(point, "")
     return flat
 
 
-def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"a/b": 1}`` → ``{"a": {"b": 1}}``."""
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a/b": 1, "c": 2}`` -> ``{"a": {"b": 1}, "c": 2}``."""
     nested: dict[str, Any] = {}
-    for path, value in flat.items():
+    for name, value in flat.items():
+        *parents, leaf = str(name).split(SEP)
         node = nested
-        *parents, leaf = path.split(SEP)
-        for part in parents:
-            node = node.setdefault(part, {})
+        for key in parents:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"parameter name {name!r} clashes with the parameter {key!r}")
+            node = child
         node[leaf] = value
     return nested
 

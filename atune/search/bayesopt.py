@@ -13,36 +13,28 @@ import warnings
 from collections import Counter
 from typing import Any
 
-import anyio
-import anyio.to_thread
-
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import FINISHED, Searcher
+from atune.search._base import FINISHED
 from atune.search._domain import LogUniform, Quantized, Uniform
 from atune.search._flat import flatten_point, python_value, split_space, unflatten
+from atune.search._library import LibrarySearcher, import_library
 from atune.search.sample import Domain, Float
 
 __all__ = ["BayesOptSearch"]
 
 logger = logging.getLogger(__name__)
 
-_STATE_VERSION = 1
 #: Configs are compared after rounding to this many decimals to spot duplicates (Ray's value).
 DUPLICATE_DECIMALS = 5
 #: Default acquisition settings, as in Ray Tune.
 _DEFAULT_UTILITY = {"kind": "ucb", "kappa": 2.576, "xi": 0.0}
 _UTILITY_KEYS = {"kind", "kappa", "xi", "kappa_decay", "kappa_decay_delay"}
-_INSTALL_HINT = (
-    'BayesOptSearch needs the bayesian-optimization package: pip install "atune[bayesopt]"'
-)
 
 
 def _import_bayes_opt() -> Any:
-    try:
-        import bayes_opt
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    return bayes_opt
+    return import_library(
+        "bayes_opt", "BayesOptSearch", "bayesopt", "the bayesian-optimization package"
+    )
 
 
 def _legacy_api(bo: Any) -> bool:
@@ -129,7 +121,7 @@ def _to_bounds(path: str, value: Any) -> tuple[float, float]:
     return float(value.lower), float(value.upper)
 
 
-class BayesOptSearch(Searcher):
+class BayesOptSearch(LibrarySearcher):
     """Bayesian optimisation (Gaussian process + acquisition function) via ``bayes_opt``.
 
     Searches continuous ranges only: every parameter must be ``atune.uniform(...)``
@@ -195,15 +187,11 @@ class BayesOptSearch(Searcher):
             raise ConfigError(
                 f"`random_search_steps` must be an int >= 0, got {random_search_steps!r}"
             )
-        if points_to_evaluate is not None and not isinstance(points_to_evaluate, (list, tuple)):
-            raise ConfigTypeError(
-                f"`points_to_evaluate` must be a list of dicts, got {points_to_evaluate!r}"
-            )
         self._utility_kwargs = _check_utility_kwargs(utility_kwargs)
         _make_acquisition(bo, self._utility_kwargs)  # validates the values early
         self._points = [
-            flatten_point(p, f"points_to_evaluate[{i}]")
-            for i, p in enumerate(points_to_evaluate or [])
+            flatten_point(p, where=f"points_to_evaluate[{i}]")
+            for i, p in enumerate(self._check_points(points_to_evaluate))
         ]
         self._random_state = random_state
         self._random_steps = random_search_steps
@@ -218,7 +206,6 @@ class BayesOptSearch(Searcher):
         self._buffer: list[tuple[dict[str, float], float]] = []
         self._random_given = 0
         self._seen: Counter[tuple[float, ...]] = Counter()
-        self._lock: anyio.Lock | None = None
         if space:
             self._set_space(space, "space")
 
@@ -260,32 +247,11 @@ class BayesOptSearch(Searcher):
             self._set_space(config or {}, "param_space")
             return True
         params, constants = split_space(config or {}, "param_space")
-        if params:
-            raise ConfigError(
-                "BayesOptSearch was given its own `space`, so the Tuner's param_space must "
-                f"not define search parameters too (it defines {sorted(params)}); put them "
-                "in one place"
-            )
+        self._reject_second_space(params)
         self._constants = {**constants, **self._constants}
         return True
 
-    def _check_ready(self) -> None:
-        if self._optimizer is None:
-            raise ConfigError(
-                "BayesOptSearch has no search space: pass `space` or the Tuner's param_space"
-            )
-        if self._metric is None or self._mode is None:
-            raise ConfigError(
-                "BayesOptSearch needs `metric` and `mode`: pass them to BayesOptSearch or "
-                f"to TuneConfig, got metric={self._metric!r}, mode={self._mode!r}"
-            )
-
     # ----------------------------------------------------------------- protocol
-
-    def _get_lock(self) -> anyio.Lock:
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        return self._lock
 
     def _suggest_sync(self) -> dict[str, float]:
         """Fit the GP and maximise the acquisition (runs in a worker thread)."""
@@ -302,7 +268,7 @@ class BayesOptSearch(Searcher):
 
     async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         """The next config; None while random trials are still running; or ``FINISHED``."""
-        self._check_ready()
+        self._require_ready(self._optimizer is not None)
         in_random_phase = len(self._buffer) < self._random_steps
         if in_random_phase and self._random_given >= self._random_steps:
             return None  # wait for the random trials before fitting the model
@@ -310,8 +276,7 @@ class BayesOptSearch(Searcher):
             if self._points:
                 flat = self._points.pop(0)
             else:
-                async with self._get_lock():
-                    flat = await anyio.to_thread.run_sync(self._suggest_sync)
+                flat = await self._run_model(self._suggest_sync)
             key = tuple(round(float(flat[k]), DUPLICATE_DECIMALS) for k in sorted(self._bounds))
             seen = key in self._seen
             self._seen[key] += 1
@@ -339,12 +304,12 @@ class BayesOptSearch(Searcher):
         if flat is None:
             return  # not one of ours
         in_random_phase = len(self._buffer) < self._random_steps
-        value = None if (error or not result) else result.get(self._metric)  # type: ignore[arg-type]
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        loss = None if error else self._loss(trial_id, result)
+        if loss is None:
             if in_random_phase:
                 self._random_given -= 1  # let another random trial take its place
             return
-        target = float(value) if self._mode == "max" else -float(value)
+        target = -loss  # BayesOpt maximises
         if in_random_phase:
             self._buffer.append((flat, target))
             if len(self._buffer) < self._random_steps:
@@ -352,53 +317,30 @@ class BayesOptSearch(Searcher):
             pending = list(self._buffer)
         else:
             pending = [(flat, target)]
-        async with self._get_lock():
+
+        def register() -> None:
             for params, y in pending:
                 self._optimizer.register(params=params, target=y)
 
+        await self._run_model(register)
+
     # ----------------------------------------------------------------- state
 
-    def get_state(self) -> dict[str, Any]:
-        """Everything :meth:`save` needs, the fitted optimiser and its RNG included."""
-        return {
-            "version": _STATE_VERSION,
-            "metric": self._metric,
-            "mode": self._mode,
-            "utility_kwargs": self._utility_kwargs,
-            "points": self._points,
-            "random_state": self._random_state,
-            "random_steps": self._random_steps,
-            "verbose": self._verbose,
-            "patience": self._patience,
-            "skip_duplicate": self._skip_duplicate,
-            "bounds": self._bounds,
-            "constants": self._constants,
-            "optimizer": self._optimizer,
-            "acquisition": self._acquisition,
-            "live": self._live,
-            "buffer": self._buffer,
-            "random_given": self._random_given,
-            "seen": self._seen,
-        }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Continue from a state made by :meth:`get_state`."""
-        if state.get("version") != _STATE_VERSION:
-            raise ConfigError(
-                f"BayesOptSearch state version must be {_STATE_VERSION}, "
-                f"got {state.get('version')!r}"
-            )
-        self._metric, self._mode = state["metric"], state["mode"]
-        self._utility_kwargs = state["utility_kwargs"]
-        self._points = state["points"]
-        self._random_state = state["random_state"]
-        self._random_steps = state["random_steps"]
-        self._verbose = state["verbose"]
-        self._patience = state["patience"]
-        self._skip_duplicate = state["skip_duplicate"]
-        self._bounds, self._constants = state["bounds"], state["constants"]
-        self._optimizer, self._acquisition = state["optimizer"], state["acquisition"]
-        self._live, self._buffer = state["live"], state["buffer"]
-        self._random_given = state["random_given"]
-        self._seen = state["seen"]
-        self._lock = None
+    #: The fitted optimiser pickles with its GP and RNG.
+    _STATE_FIELDS = (
+        "utility_kwargs",
+        "points",
+        "random_state",
+        "random_steps",
+        "verbose",
+        "patience",
+        "skip_duplicate",
+        "bounds",
+        "constants",
+        "optimizer",
+        "acquisition",
+        "live",
+        "buffer",
+        "random_given",
+        "seen",
+    )

@@ -12,14 +12,12 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import anyio
-import anyio.to_thread
 import numpy as np
 
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import FINISHED, Searcher
+from atune.search._base import FINISHED
 from atune.search._domain import LogUniform, Normal, _q_float_range, _q_value, _unwrap
-from atune.search._flat_space import (
+from atune.search._flat import (
     Path,
     build_config,
     deep_merge,
@@ -29,26 +27,20 @@ from atune.search._flat_space import (
     param_name,
     unflatten,
 )
+from atune.search._library import LibrarySearcher, import_library, quiet_logger
 from atune.search.sample import Categorical, Float, Integer
 
 __all__ = ["HyperOptSearch"]
 
 logger = logging.getLogger(__name__)
 
-_STATE_VERSION = 1
-_INSTALL_HINT = 'HyperOptSearch needs HyperOpt: pip install "atune[hyperopt]"'
 #: Seeds handed to ``tpe.suggest`` are drawn below this bound (it takes a 32-bit seed).
 _SEED_BOUND = 2**31 - 1
 
 
 def _import_hyperopt() -> Any:
-    try:
-        import hyperopt
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    hp_logger = logging.getLogger("hyperopt")
-    if hp_logger.level == logging.NOTSET:  # TPE logs every suggestion at INFO
-        hp_logger.setLevel(logging.WARNING)
+    hyperopt = import_library("hyperopt", "HyperOptSearch", "hyperopt", "HyperOpt")
+    quiet_logger("hyperopt")  # TPE logs every suggestion at INFO
     return hyperopt
 
 
@@ -169,7 +161,7 @@ _NOT_LITERAL = object()
 # --------------------------------------------------------------------------- searcher
 
 
-class HyperOptSearch(Searcher):
+class HyperOptSearch(LibrarySearcher):
     """Search with HyperOpt's TPE, like Ray Tune's ``HyperOptSearch``.
 
     The search space comes from the Tuner's ``param_space`` (converted to ``hp.*``
@@ -210,23 +202,13 @@ class HyperOptSearch(Searcher):
     ) -> None:
         _import_hyperopt()
         super().__init__(metric, mode)
-        if points_to_evaluate is not None and not (
-            isinstance(points_to_evaluate, (list, tuple))
-            and all(isinstance(p, Mapping) for p in points_to_evaluate)
-        ):
-            raise ConfigTypeError(
-                f"`points_to_evaluate` must be a list of dicts, got {points_to_evaluate!r}"
-            )
-        if isinstance(n_initial_points, bool) or not isinstance(n_initial_points, int):
-            raise ConfigTypeError(f"`n_initial_points` must be an int, got {n_initial_points!r}")
-        if n_initial_points < 0:
-            raise ConfigError(f"`n_initial_points` must be >= 0, got {n_initial_points}")
+        self._check_int(n_initial_points, "n_initial_points")
         if not 0 < gamma < 1:
             raise ConfigError(f"`gamma` must be between 0 and 1, got {gamma!r}")
-        self._points: list[dict[str, Any]] = [dict(p) for p in points_to_evaluate or []]
+        self._points = self._check_points(points_to_evaluate)
         self._n_initial_points = n_initial_points
         self._gamma = float(gamma)
-        self._seed = random_state_seed
+        self._seed = self._check_seed(random_state_seed, "random_state_seed")
         self._rng = np.random.default_rng(random_state_seed)
         self._param_space: dict[str, Any] = {}
         self._params: dict[str, tuple[Path, _Param]] = {}  # label -> (path, param)
@@ -241,7 +223,6 @@ class HyperOptSearch(Searcher):
         self._trials: Any = None
         self._domain: Any = None
         self._live: dict[str, int] = {}  # trial_id -> hyperopt tid
-        self._lock: anyio.Lock | None = None
 
     # ----------------------------------------------------------------- space
 
@@ -305,28 +286,13 @@ class HyperOptSearch(Searcher):
             self._num_samples = num_samples
         if self._has_space:
             if config and has_domains(config):
-                raise ConfigError(
-                    "HyperOptSearch was given its own `space`, so the Tuner's `param_space` "
-                    "may only hold constants, but it holds search domains; give the space in "
-                    "one place"
-                )
+                self._reject_second_space(param_name(p) for p, _ in find_domains(config, "-"))
             self._constants = dict(config or {})
         elif config is not None:
             self._set_space(config)
         return True
 
     # ----------------------------------------------------------------- model
-
-    def _check_ready(self) -> None:
-        if not self._has_space:
-            raise ConfigError(
-                "HyperOptSearch has no search space: pass `space` or a Tuner `param_space`"
-            )
-        if self._metric is None or self._mode is None:
-            raise ConfigError(
-                "HyperOptSearch needs `metric` and `mode`: set them on the searcher or in "
-                f"TuneConfig, got metric={self._metric!r}, mode={self._mode!r}"
-            )
 
     def _setup(self) -> None:
         hyperopt = _import_hyperopt()
@@ -451,11 +417,6 @@ class HyperOptSearch(Searcher):
         }
         return doc["tid"], build_config(self._param_space, values)
 
-    def _get_lock(self) -> anyio.Lock:
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        return self._lock
-
     def _doc(self, tid: int) -> dict[str, Any]:
         for doc in self._trials.trials:
             if doc["tid"] == tid:
@@ -466,12 +427,11 @@ class HyperOptSearch(Searcher):
 
     async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         """The next config from TPE (``FINISHED`` after ``num_samples`` configs)."""
-        self._check_ready()
+        self._require_ready(self._has_space)
         if self._num_samples is not None and self._suggested >= self._num_samples:
             return FINISHED
-        async with self._get_lock():
-            seed = int(self._rng.integers(_SEED_BOUND))
-            tid, config = await anyio.to_thread.run_sync(self._ask, seed)
+        seed = int(self._rng.integers(_SEED_BOUND))
+        tid, config = await self._run_model(self._ask, seed)
         self._live[trial_id] = tid
         self._suggested += 1
         return config
@@ -498,72 +458,43 @@ class HyperOptSearch(Searcher):
                 doc["result"] = {"loss": loss, "status": hyperopt.STATUS_OK}
             self._trials.refresh()
 
-        async with self._get_lock():
-            await anyio.to_thread.run_sync(record)
-
-    def _loss(self, trial_id: str, result: dict[str, Any] | None) -> float | None:
-        if not result or self._metric not in result:
-            logger.warning(
-                "HyperOptSearch: trial %s ended without reporting %r; recorded as failed",
-                trial_id,
-                self._metric,
-            )
-            return None
-        try:
-            value = float(result[self._metric])
-        except (TypeError, ValueError):
-            logger.warning("HyperOptSearch: trial %s reported a non-numeric metric", trial_id)
-            return None
-        if math.isnan(value):
-            return None
-        return -value if self._mode == "max" else value
+        await self._run_model(record)
 
     # ----------------------------------------------------------------- state
 
-    def get_state(self) -> dict[str, Any]:
-        """The ``Trials`` object, the random state, live trials and settings."""
-        return {
-            "version": _STATE_VERSION,
-            "metric": self._metric,
-            "mode": self._mode,
-            "points": self._points,
-            "n_initial_points": self._n_initial_points,
-            "gamma": self._gamma,
-            "seed": self._seed,
-            "rng": self._rng,
-            "param_space": self._param_space,
-            "native": self._native,
-            "constants": self._constants,
-            "has_space": self._has_space,
-            "num_samples": self._num_samples,
-            "suggested": self._suggested,
-            "next_point": self._next_point,
-            "trials": self._trials,
-            "live": dict(self._live),
-        }
+    #: The ``Trials`` object, the random state, live trials and settings.
+    _STATE_FIELDS = (
+        "points",
+        "n_initial_points",
+        "gamma",
+        "seed",
+        "rng",
+        "param_space",
+        "native",
+        "constants",
+        "has_space",
+        "num_samples",
+        "suggested",
+        "next_point",
+        "trials",
+        "live",
+    )
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Continue from a state made by :meth:`get_state`."""
-        if state.get("version") != _STATE_VERSION:
-            raise ConfigError(
-                f"HyperOptSearch state version must be {_STATE_VERSION}, "
-                f"got {state.get('version')!r}"
-            )
-        self._metric, self._mode = state["metric"], state["mode"]
-        self._points = state["points"]
-        self._n_initial_points, self._gamma = state["n_initial_points"], state["gamma"]
-        self._seed, self._rng = state["seed"], state["rng"]
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state["live"] = dict(self._live)
+        return state
+
+    def _after_restore(self) -> None:
+        """Convert the saved space again and rebuild the HyperOpt domain."""
+        native, param_space, has_space = self._native, self._param_space, self._has_space
         self._native, self._param_space, self._params = None, {}, {}
         self._has_space = False
-        if state["native"] is not None:
-            self._set_space(state["native"])
-        elif state["has_space"]:
-            self._set_space(state["param_space"])
-        self._constants = state["constants"]
-        self._num_samples, self._suggested = state["num_samples"], state["suggested"]
-        self._next_point = state["next_point"]
-        self._trials = state["trials"]
+        if native is not None:
+            self._set_space(native)
+        elif has_space:
+            self._set_space(param_space)
         self._domain = None
         if self._trials is not None:
             self._setup()
-        self._live = dict(state["live"])
+        self._live = dict(self._live)

@@ -8,30 +8,21 @@ import logging
 import math
 from typing import Any
 
-import anyio
-import anyio.to_thread
 import numpy as np
 
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import Searcher
 from atune.search._domain import LogUniform, Normal, Quantized
 from atune.search._flat import flatten_point, python_value, split_space, unflatten
+from atune.search._library import LibrarySearcher, import_library
 from atune.search.sample import Categorical, Domain, Float, Integer
 
 __all__ = ["NevergradSearch"]
 
 logger = logging.getLogger(__name__)
 
-_STATE_VERSION = 1
-_INSTALL_HINT = 'NevergradSearch needs the nevergrad package: pip install "atune[nevergrad]"'
-
 
 def _import_nevergrad() -> Any:
-    try:
-        import nevergrad
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    return nevergrad
+    return import_library("nevergrad", "NevergradSearch", "nevergrad")
 
 
 def _to_parameter(ng: Any, path: str, value: Any) -> tuple[Any, Any]:
@@ -81,7 +72,7 @@ def _quantize(value: Any, q: Any, domain: Any) -> Any:
     return int(k * q) if isinstance(domain, Integer) else float(round(k * q, 12))
 
 
-class NevergradSearch(Searcher):
+class NevergradSearch(LibrarySearcher):
     """Nevergrad's gradient-free optimisers (evolution strategies, CMA-ES, DE, ...).
 
     Args:
@@ -128,25 +119,18 @@ class NevergradSearch(Searcher):
 
         if optimizer_kwargs is not None and not isinstance(optimizer_kwargs, dict):
             raise ConfigTypeError(f"`optimizer_kwargs` must be a dict, got {optimizer_kwargs!r}")
-        if points_to_evaluate is not None and not isinstance(points_to_evaluate, (list, tuple)):
-            raise ConfigTypeError(
-                f"`points_to_evaluate` must be a list of dicts, got {points_to_evaluate!r}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ConfigError(f"`seed` must be None or an int >= 0, got {seed!r}")
         self._factory: Any = None
         self._optimizer: Any = None
         self._names: list[str] | None = None  # entries of an array parametrization
         self._optimizer_kwargs = dict(optimizer_kwargs or {})
-        self._seed_value = seed
+        self._seed_value = self._check_seed(seed)
         self._constants: dict[str, Any] = {}
         self._points = [
-            flatten_point(p, f"points_to_evaluate[{i}]")
-            for i, p in enumerate(points_to_evaluate or [])
+            flatten_point(p, where=f"points_to_evaluate[{i}]")
+            for i, p in enumerate(self._check_points(points_to_evaluate))
         ]
         self._live: dict[str, Any] = {}
         self._quantized: dict[str, tuple[Any, Any]] = {}
-        self._lock: anyio.Lock | None = None
         if isinstance(optimizer, Optimizer):
             if space is not None and not isinstance(space, list):
                 raise ConfigError(
@@ -216,32 +200,11 @@ class NevergradSearch(Searcher):
             self._build(_import_nevergrad(), config or {}, "param_space")
             return True
         params, constants = split_space(config or {}, "param_space", native=())
-        if params:
-            raise ConfigError(
-                "NevergradSearch was given its own space, so the Tuner's param_space must "
-                f"not define search parameters too (it defines {sorted(params)}); put them "
-                "in one place"
-            )
+        self._reject_second_space(params)
         self._constants = {**constants, **self._constants}
         return True
 
-    def _check_ready(self) -> None:
-        if self._optimizer is None:
-            raise ConfigError(
-                "NevergradSearch has no search space: pass `space` or the Tuner's param_space"
-            )
-        if self._metric is None or self._mode is None:
-            raise ConfigError(
-                "NevergradSearch needs `metric` and `mode`: pass them to NevergradSearch or "
-                f"to TuneConfig, got metric={self._metric!r}, mode={self._mode!r}"
-            )
-
     # ----------------------------------------------------------------- protocol
-
-    def _get_lock(self) -> anyio.Lock:
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        return self._lock
 
     def _suggest_point(self, point: dict[str, Any], index: int) -> None:
         ng = _import_nevergrad()
@@ -267,7 +230,7 @@ class NevergradSearch(Searcher):
         if self._names is not None:
             flat = dict(zip(self._names, np.asarray(candidate.args[0]).tolist(), strict=True))
         elif candidate.kwargs:
-            flat = flatten_point(dict(candidate.kwargs), "candidate")
+            flat = flatten_point(dict(candidate.kwargs), where="candidate")
         else:
             flat = dict(candidate.value)
         flat = {k: python_value(v) for k, v in flat.items()}
@@ -277,9 +240,8 @@ class NevergradSearch(Searcher):
 
     async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         """Ask the optimiser for a candidate (``points_to_evaluate`` first)."""
-        self._check_ready()
-        async with self._get_lock():
-            candidate = await anyio.to_thread.run_sync(self._ask)
+        self._require_ready(self._optimizer is not None)
+        candidate = await self._run_model(self._ask)
         self._live[trial_id] = candidate
         return self._config(candidate)
 
@@ -288,49 +250,23 @@ class NevergradSearch(Searcher):
     ) -> None:
         """Tell the optimiser the trial's loss (``metric``, negated for ``"max"``)."""
         candidate = self._live.pop(trial_id, None)
-        if candidate is None or error or not result:
+        if candidate is None or error:
             return
-        value = result.get(self._metric)  # type: ignore[arg-type]
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return
-        loss = float(value) if self._mode == "min" else -float(value)
-        async with self._get_lock():
-            await anyio.to_thread.run_sync(self._optimizer.tell, candidate, loss)
+        loss = self._loss(trial_id, result)
+        if loss is not None:
+            await self._run_model(self._optimizer.tell, candidate, loss)
 
     # ----------------------------------------------------------------- state
 
-    def get_state(self) -> dict[str, Any]:
-        """The optimiser (pickled with its parametrization and RNG) and the live trials."""
-        return {
-            "version": _STATE_VERSION,
-            "metric": self._metric,
-            "mode": self._mode,
-            "factory": self._factory,
-            "optimizer_kwargs": self._optimizer_kwargs,
-            "optimizer": self._optimizer,
-            "names": self._names,
-            "seed": self._seed_value,
-            "constants": self._constants,
-            "points": self._points,
-            "live": self._live,
-            "quantized": self._quantized,
-        }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Continue from a state made by :meth:`get_state`."""
-        if state.get("version") != _STATE_VERSION:
-            raise ConfigError(
-                f"NevergradSearch state version must be {_STATE_VERSION}, "
-                f"got {state.get('version')!r}"
-            )
-        self._metric, self._mode = state["metric"], state["mode"]
-        self._factory = state["factory"]
-        self._optimizer_kwargs = state["optimizer_kwargs"]
-        self._optimizer = state["optimizer"]
-        self._names = state["names"]
-        self._seed_value = state["seed"]
-        self._constants = state["constants"]
-        self._points = state["points"]
-        self._live = state["live"]
-        self._quantized = state["quantized"]
-        self._lock = None
+    #: The optimiser pickles with its parametrization and RNG.
+    _STATE_FIELDS = (
+        "factory",
+        "optimizer_kwargs",
+        "optimizer",
+        "names",
+        "seed_value",
+        "constants",
+        "points",
+        "live",
+        "quantized",
+    )

@@ -13,13 +13,10 @@ import pickle
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import anyio
-import anyio.to_thread
-
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import FINISHED, Searcher
+from atune.search._base import FINISHED
 from atune.search._domain import LogUniform, Normal, _q_float_range, _q_value, _unwrap
-from atune.search._flat_space import (
+from atune.search._flat import (
     Path,
     build_config,
     deep_merge,
@@ -29,24 +26,19 @@ from atune.search._flat_space import (
     param_name,
     unflatten,
 )
+from atune.search._library import LibrarySearcher, import_library
 from atune.search.sample import Categorical, Float, Integer
 
 __all__ = ["OptunaSearch"]
 
 logger = logging.getLogger(__name__)
 
-_STATE_VERSION = 1
-_INSTALL_HINT = 'OptunaSearch needs Optuna: pip install "atune[optuna]"'
 #: Category types Optuna stores as they are; other categories are passed as indices.
 _OPTUNA_SCALARS = (type(None), bool, int, float, str)
 
 
 def _import_optuna() -> Any:
-    try:
-        import optuna
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    return optuna
+    return import_library("optuna", "OptunaSearch", "optuna", "Optuna")
 
 
 class _Param:
@@ -153,7 +145,7 @@ def _check_metric_mode(metric: Any, mode: Any) -> tuple[Any, Any]:
     return metric, mode
 
 
-class OptunaSearch(Searcher):
+class OptunaSearch(LibrarySearcher):
     """Search with an Optuna sampler (TPE by default), like Ray Tune's ``OptunaSearch``.
 
     The search space comes from the Tuner's ``param_space`` or from ``space``, which may
@@ -195,14 +187,7 @@ class OptunaSearch(Searcher):
         ot = _import_optuna()
         super().__init__()
         self._metric, self._mode = _check_metric_mode(metric, mode)
-        if points_to_evaluate is not None and not (
-            isinstance(points_to_evaluate, (list, tuple))
-            and all(isinstance(p, Mapping) for p in points_to_evaluate)
-        ):
-            raise ConfigTypeError(
-                f"`points_to_evaluate` must be a list of dicts, got {points_to_evaluate!r}"
-            )
-        self._points: list[dict[str, Any]] = [dict(p) for p in points_to_evaluate or []]
+        self._points = self._check_points(points_to_evaluate)
         if evaluated_rewards is not None:
             if not self._points:
                 raise ConfigError("`evaluated_rewards` needs `points_to_evaluate`")
@@ -236,7 +221,6 @@ class OptunaSearch(Searcher):
         self._suggested = 0
         self._study: Any = None
         self._ot_trials: dict[str, Any] = {}  # trial_id -> live optuna Trial
-        self._lock: anyio.Lock | None = None
 
     # ----------------------------------------------------------------- space
 
@@ -285,28 +269,13 @@ class OptunaSearch(Searcher):
             self._num_samples = num_samples
         if self._has_space:
             if config and has_domains(config):
-                raise ConfigError(
-                    "OptunaSearch was given its own `space`, so the Tuner's `param_space` may "
-                    "only hold constants, but it holds search domains; give the space in one "
-                    "place"
-                )
+                self._reject_second_space(param_name(p) for p, _ in find_domains(config, "-"))
             self._constants = dict(config or {})
         elif config is not None:
             self._set_space(ot, config)
         return True
 
     # ----------------------------------------------------------------- study
-
-    def _check_ready(self) -> None:
-        if not self._has_space:
-            raise ConfigError(
-                "OptunaSearch has no search space: pass `space` or a Tuner `param_space`"
-            )
-        if self._metric is None or self._mode is None:
-            raise ConfigError(
-                "OptunaSearch needs `metric` and `mode`: set them on the searcher or in "
-                f"TuneConfig, got metric={self._metric!r}, mode={self._mode!r}"
-            )
 
     def _setup_study(self) -> None:
         ot = _import_optuna()
@@ -366,20 +335,14 @@ class OptunaSearch(Searcher):
         values = {p.path: p.decode(ot_trial.params[p.name]) for p in self._params}
         return ot_trial, build_config(self._param_space, values)
 
-    def _get_lock(self) -> anyio.Lock:
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        return self._lock
-
     # ----------------------------------------------------------------- protocol
 
     async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         """Ask Optuna for the next config (``FINISHED`` after ``num_samples`` configs)."""
-        self._check_ready()
+        self._require_ready(self._has_space)
         if self._num_samples is not None and self._suggested >= self._num_samples:
             return FINISHED
-        async with self._get_lock():
-            ot_trial, config = await anyio.to_thread.run_sync(self._ask)
+        ot_trial, config = await self._run_model(self._ask)
         self._ot_trials[trial_id] = ot_trial
         self._suggested += 1
         return config
@@ -412,8 +375,7 @@ class OptunaSearch(Searcher):
             else:
                 self._study.tell(ot_trial, values)
 
-        async with self._get_lock():
-            await anyio.to_thread.run_sync(tell)
+        await self._run_model(tell)
 
     def _values(self, trial_id: str, result: dict[str, Any] | None) -> Any:
         metrics: list[str] = self._metric if isinstance(self._metric, list) else [str(self._metric)]
@@ -435,62 +397,53 @@ class OptunaSearch(Searcher):
 
     # ----------------------------------------------------------------- state
 
+    #: The study (with its sampler's random state), live trials and settings.
+    _STATE_FIELDS = (
+        "points",
+        "rewards",
+        "seed",
+        "sampler",
+        "param_space",
+        "native",
+        "define_by_run",
+        "constants",
+        "has_space",
+        "num_samples",
+        "suggested",
+        "study",
+        "ot_trials",
+    )
+
     def get_state(self) -> dict[str, Any]:
         """The study (with its sampler's random state), live trials and settings.
 
         A define-by-run function that cannot be pickled (a lambda) is left out; build the
         restored searcher with the same ``space`` before calling :meth:`restore`.
         """
+        state = super().get_state()
         try:
             pickle.dumps(self._define_by_run)
-            define_by_run = self._define_by_run
         except Exception:
-            define_by_run = None
-        return {
-            "version": _STATE_VERSION,
-            "metric": self._metric,
-            "mode": self._mode,
-            "points": self._points,
-            "rewards": self._rewards,
-            "seed": self._seed,
-            "sampler": self._sampler,
-            "param_space": self._param_space,
-            "native": self._native,
-            "define_by_run": define_by_run,
-            "constants": self._constants,
-            "has_space": self._has_space,
-            "num_samples": self._num_samples,
-            "suggested": self._suggested,
-            "study": self._study,
-            "ot_trials": dict(self._ot_trials),
-        }
+            state["define_by_run"] = None
+        state["ot_trials"] = dict(self._ot_trials)
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Continue from a state made by :meth:`get_state`."""
-        if state.get("version") != _STATE_VERSION:
-            raise ConfigError(
-                f"OptunaSearch state version must be {_STATE_VERSION}, got {state.get('version')!r}"
-            )
+        if isinstance(state, dict) and state.get("define_by_run") is None:
+            state = {**state, "define_by_run": self._define_by_run}  # this instance's own
+        super().set_state(state)
+
+    def _after_restore(self) -> None:
         ot = _import_optuna()
-        self._metric, self._mode = state["metric"], state["mode"]
-        self._points, self._rewards = state["points"], state["rewards"]
-        self._seed, self._sampler = state["seed"], state["sampler"]
-        self._native = state["native"]
-        if state["define_by_run"] is not None:
-            self._define_by_run = state["define_by_run"]
-        self._param_space = state["param_space"]
         self._params = [
             _convert_domain(ot, path, domain)
             for path, domain in find_domains(self._param_space, "OptunaSearch")
         ]
-        self._constants = state["constants"]
-        self._has_space = state["has_space"]
         no_space = self._native is None and not self._param_space
         if self._has_space and no_space and self._define_by_run is None:
             raise ConfigError(
                 "the saved OptunaSearch used a define-by-run function that could not be "
                 "saved; build the searcher with the same `space` before restoring"
             )
-        self._num_samples, self._suggested = state["num_samples"], state["suggested"]
-        self._study = state["study"]
-        self._ot_trials = dict(state["ot_trials"])
+        self._ot_trials = dict(self._ot_trials)

@@ -1,0 +1,183 @@
+"""What every searcher backed by an optimisation library shares.
+
+An integration (Optuna, HyperOpt, BayesOpt, ...) imports its library lazily, checks
+``points_to_evaluate`` and seeds the same way, needs a search space plus ``metric`` and
+``mode`` before its first suggestion, refuses a space given twice (to the searcher and
+in the Tuner's ``param_space``), runs the library's model work in a worker thread one
+call at a time, and saves a versioned state. :class:`LibrarySearcher` holds all of it,
+so each integration module contains only the translation to its library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from atune.errors import ConfigError, ConfigTypeError
+from atune.search._base import Searcher
+
+__all__ = ["LibrarySearcher", "import_library", "quiet_logger"]
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+def import_library(module: str, searcher: str, extra: str, what: str | None = None) -> Any:
+    """Import ``module``, or raise an ImportError naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f'{searcher} needs {what or module}: pip install "atune[{extra}]" ({exc})'
+        ) from exc
+
+
+def quiet_logger(name: str, level: int = logging.WARNING) -> None:
+    """Raise a library logger to ``level`` unless the user configured it already."""
+    lib_logger = logging.getLogger(name)
+    if lib_logger.level == logging.NOTSET:
+        lib_logger.setLevel(level)
+
+
+class LibrarySearcher(Searcher):
+    """Base class of the searchers that drive an optimisation library.
+
+    Subclasses set :attr:`_STATE_FIELDS` (the attribute names, without the leading
+    underscore, that :meth:`get_state` saves) and call the helpers below; they override
+    :meth:`_after_restore` to rebuild what is not pickled (e.g. converted spaces).
+    """
+
+    #: Version of the saved state; bump when the fields change meaning.
+    _STATE_VERSION: ClassVar[int] = 1
+    #: Attributes saved by :meth:`get_state`, named without the leading underscore.
+    _STATE_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    _lock: anyio.Lock | None = None
+
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    # ----------------------------------------------------------------- arguments
+
+    def _check_points(self, points: Any) -> list[dict[str, Any]]:
+        """``points_to_evaluate`` as a list of dicts (a copy), or a ConfigTypeError."""
+        if points is None:
+            return []
+        if not isinstance(points, (list, tuple)) or not all(isinstance(p, Mapping) for p in points):
+            raise ConfigTypeError(
+                f"{self._name}: `points_to_evaluate` must be a list of dicts, got {points!r}"
+            )
+        return [dict(p) for p in points]
+
+    def _check_seed(self, seed: Any, name: str = "seed") -> int | None:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ConfigError(f"{self._name}: `{name}` must be None or an int >= 0, got {seed!r}")
+        return seed
+
+    def _check_int(self, value: Any, name: str, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigTypeError(f"{self._name}: `{name}` must be an int, got {value!r}")
+        if value < minimum:
+            raise ConfigError(f"{self._name}: `{name}` must be >= {minimum}, got {value}")
+        return value
+
+    # ----------------------------------------------------------------- readiness
+
+    def _require_ready(self, has_space: bool) -> None:
+        """Raise ConfigError unless there is a space, a metric and a mode."""
+        if not has_space:
+            raise ConfigError(
+                f"{self._name} has no search space: pass `space` to {self._name} or a "
+                "`param_space` to the Tuner"
+            )
+        if self._metric is None or self._mode is None:
+            raise ConfigError(
+                f"{self._name} needs `metric` and `mode`: pass them to {self._name} or to "
+                f"TuneConfig, got metric={self._metric!r}, mode={self._mode!r}"
+            )
+
+    def _reject_second_space(self, params: Iterable[str]) -> None:
+        """The searcher has its own space; the Tuner's ``param_space`` defines more."""
+        names = sorted(str(p) for p in params)
+        if names:
+            raise ConfigError(
+                f"{self._name} was given its own `space`, so the Tuner's `param_space` may "
+                f"hold only constants, but it defines search parameters {names}; give the "
+                "space in one place"
+            )
+
+    def _objective(self, trial_id: str, result: Mapping[str, Any] | None) -> float | None:
+        """The trial's ``metric`` as a finite float, or None (with a warning when absent)."""
+        metric = self._metric
+        if not result or metric not in result:
+            logger.warning(
+                "%s: trial %s ended without reporting %r; it is not used by the model",
+                self._name,
+                trial_id,
+                metric,
+            )
+            return None
+        try:
+            value = float(result[metric])  # type: ignore[index]
+        except (TypeError, ValueError):
+            logger.warning(
+                "%s: trial %s reported a non-numeric %r: %r",
+                self._name,
+                trial_id,
+                metric,
+                result[metric],  # type: ignore[index]
+            )
+            return None
+        return value if math.isfinite(value) else None
+
+    def _loss(self, trial_id: str, result: Mapping[str, Any] | None) -> float | None:
+        """The objective as a value to minimise (negated for ``mode="max"``)."""
+        value = self._objective(trial_id, result)
+        if value is None:
+            return None
+        return -value if self._mode == "max" else value
+
+    # ----------------------------------------------------------------- model work
+
+    async def _run_model(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func(*args)`` in a worker thread, one model call at a time."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            return await anyio.to_thread.run_sync(func, *args)
+
+    # ----------------------------------------------------------------- state
+
+    def get_state(self) -> dict[str, Any]:
+        """The fields named by ``_STATE_FIELDS``, with metric, mode and a version."""
+        state = {"version": self._STATE_VERSION, "metric": self._metric, "mode": self._mode}
+        for field in self._STATE_FIELDS:
+            state[field] = getattr(self, f"_{field}")
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a state made by :meth:`get_state`."""
+        if not isinstance(state, dict) or state.get("version") != self._STATE_VERSION:
+            found = state.get("version") if isinstance(state, dict) else type(state).__name__
+            raise ConfigError(
+                f"{self._name} cannot restore this state: it has version {found!r}, this "
+                f"atune reads version {self._STATE_VERSION}; start the search afresh"
+            )
+        missing = [f for f in self._STATE_FIELDS if f not in state]
+        if missing:
+            raise ConfigError(f"{self._name} state is missing the fields {missing}")
+        self._metric, self._mode = state["metric"], state["mode"]
+        for field in self._STATE_FIELDS:
+            setattr(self, f"_{field}", state[field])
+        self._lock = None
+        self._after_restore()
+
+    def _after_restore(self) -> None:
+        """Rebuild derived attributes after :meth:`set_state` (default: nothing)."""
