@@ -41,6 +41,28 @@ def _import_optuna() -> Any:
     return import_library("optuna", "OptunaSearch", "optuna", "Optuna")
 
 
+def _quietly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``func`` with Optuna's INFO lines ("A new study created ...") muted.
+
+    The study is internal to the searcher and atune reports every trial itself, so
+    Optuna's INFO lines are noise in an experiment's output. Only
+    Optuna's default verbosity (INFO) is lowered; a user who set DEBUG or WARNING with
+    ``optuna.logging.set_verbosity`` keeps it.
+    """
+
+    def run(*args: Any) -> Any:
+        logging_ = _import_optuna().logging
+        if logging_.get_verbosity() != logging_.INFO:
+            return func(*args)
+        logging_.set_verbosity(logging_.WARNING)
+        try:
+            return func(*args)
+        finally:
+            logging_.set_verbosity(logging_.INFO)
+
+    return run
+
+
 class _Param:
     """One atune domain as an Optuna distribution, plus how to map values back."""
 
@@ -342,7 +364,7 @@ class OptunaSearch(LibrarySearcher):
         self._require_ready(self._has_space)
         if self._num_samples is not None and self._suggested >= self._num_samples:
             return FINISHED
-        ot_trial, config = await self._run_model(self._ask)
+        ot_trial, config = await self._run_model(_quietly(self._ask))
         self._ot_trials[trial_id] = ot_trial
         self._suggested += 1
         return config
@@ -375,7 +397,7 @@ class OptunaSearch(LibrarySearcher):
             else:
                 self._study.tell(ot_trial, values)
 
-        await self._run_model(tell)
+        await self._run_model(_quietly(tell))
 
     def _values(self, trial_id: str, result: dict[str, Any] | None) -> Any:
         metrics: list[str] = self._metric if isinstance(self._metric, list) else [str(self._metric)]

@@ -269,3 +269,30 @@ async def test_tpe_beats_random_search_on_a_quadratic():
         basic.set_search_properties("loss", "min", QUAD_SPACE, num_samples=30)
         random.append(await best_after(basic, 30))
     assert np.mean(model) < np.mean(random)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.parametrize(
+    ("verbosity", "expect_lines"), [(optuna.logging.INFO, False), (optuna.logging.DEBUG, True)]
+)
+async def test_optuna_info_lines_are_muted_only_at_the_default_verbosity(verbosity, expect_lines):
+    handler = _Collect()
+    optuna_logger = logging.getLogger("optuna")
+    optuna_logger.addHandler(handler)
+    optuna.logging.set_verbosity(verbosity)
+    try:
+        await run(make({"x": tune.uniform(0, 1)}, seed=0), 3, lambda c: c["x"])
+        assert optuna.logging.get_verbosity() == verbosity  # restored after each call
+    finally:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        optuna_logger.removeHandler(handler)
+    created = [m for m in handler.messages if "A new study created" in m]
+    assert bool(created) is expect_lines
