@@ -5,22 +5,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import pytest
 
 pytest.importorskip("bayes_opt")
 
 import atune as tune
 from atune.errors import ConfigError
-from atune.search import FINISHED, BasicVariantGenerator, Searcher
+from atune.search import FINISHED, Searcher
 from atune.search.bayesopt import BayesOptSearch
+from tests.unit.quality import QUAD_SPACE, assert_beats_random, quadratic
 
-SPACE = {"x": tune.uniform(-5, 5), "y": tune.uniform(0, 10)}
-OPTIMUM = (1.5, 7.0)
-
-
-def quadratic(config: dict[str, Any]) -> float:
-    return (config["x"] - OPTIMUM[0]) ** 2 + (config["y"] - OPTIMUM[1]) ** 2
+SPACE = QUAD_SPACE
 
 
 def make(space: dict[str, Any] | None = None, **kwargs: Any) -> BayesOptSearch:
@@ -207,15 +202,9 @@ async def test_each_acquisition_kind_suggests(kind: str) -> None:
 
 async def test_beats_random_search_on_a_quadratic() -> None:
     """30 trials: the GP ends closer to the optimum than random search (mean of 3 seeds)."""
-    bo_best, random_best = [], []
-    for seed in range(3):
-        bo = await run(make(random_state=seed, random_search_steps=10, patience=None), 30)
-        bo_best.append(min(quadratic(c) for c in bo))
-        random = BasicVariantGenerator(random_state=seed)
-        random.set_search_properties("loss", "min", SPACE, num_samples=30)
-        rs = await run(random, 30)
-        random_best.append(min(quadratic(c) for c in rs))
-    assert np.mean(bo_best) < np.mean(random_best)
+    await assert_beats_random(
+        lambda seed: BayesOptSearch(random_state=seed, random_search_steps=10, patience=None)
+    )
 
 
 def test_normal_domain_is_rejected() -> None:

@@ -12,8 +12,9 @@ hyperopt = pytest.importorskip("hyperopt")
 
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
-from atune.search import FINISHED, BasicVariantGenerator  # noqa: E402
+from atune.search import FINISHED  # noqa: E402
 from atune.search.hyperopt import HyperOptSearch  # noqa: E402
+from tests.unit.quality import assert_beats_random, quadratic  # noqa: E402
 
 hp = hyperopt.hp
 
@@ -249,33 +250,9 @@ async def test_num_samples_bounds_the_suggestions():
 
 # ----------------------------------------------------------------------- quality
 
-OPTIMUM = np.array([0.3, -0.6])
-QUAD_SPACE = {"x": tune.uniform(-2, 2), "y": tune.uniform(-2, 2)}
-
-
-def quadratic(config: dict[str, Any]) -> float:
-    return float((config["x"] - OPTIMUM[0]) ** 2 + (config["y"] - OPTIMUM[1]) ** 2)
-
-
-async def best_after(searcher: Any, n: int) -> float:
-    best = float("inf")
-    for i in range(n):
-        config = await searcher.suggest(f"q{i}")
-        assert isinstance(config, dict)
-        loss = quadratic(config)
-        best = min(best, loss)
-        await searcher.on_trial_complete(f"q{i}", {"loss": loss})
-    return best
-
 
 async def test_tpe_beats_random_search_on_a_quadratic():
     # With the default 20 random start-up points, 30 trials leave TPE only 10 steps.
-    model, random = [], []
-    for seed in (0, 1, 2):
-        model.append(
-            await best_after(make(QUAD_SPACE, random_state_seed=seed, n_initial_points=5), 30)
-        )
-        basic = BasicVariantGenerator(random_state=seed)
-        basic.set_search_properties("loss", "min", QUAD_SPACE, num_samples=30)
-        random.append(await best_after(basic, 30))
-    assert np.mean(model) < np.mean(random)
+    await assert_beats_random(
+        lambda seed: HyperOptSearch(random_state_seed=seed, n_initial_points=5)
+    )

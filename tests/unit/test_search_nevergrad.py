@@ -11,17 +11,13 @@ ng = pytest.importorskip("nevergrad")
 
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
-from atune.search import FINISHED, BasicVariantGenerator, Searcher  # noqa: E402
+from atune.search import FINISHED, Searcher  # noqa: E402
 from atune.search.nevergrad import NevergradSearch  # noqa: E402
+from tests.unit.quality import QUAD_SPACE, assert_beats_random, quadratic  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-SPACE = {"x": tune.uniform(-5, 5), "y": tune.uniform(0, 10)}
-OPTIMUM = (1.5, 7.0)
-
-
-def quadratic(config: dict[str, Any]) -> float:
-    return (config["x"] - OPTIMUM[0]) ** 2 + (config["y"] - OPTIMUM[1]) ** 2
+SPACE = QUAD_SPACE
 
 
 def make(space: dict[str, Any] | None = None, optimizer: Any = None, **kwargs: Any):
@@ -184,11 +180,4 @@ async def test_metric_and_mode_are_required() -> None:
 
 async def test_beats_random_search_on_a_quadratic() -> None:
     """30 trials: Nevergrad ends closer to the optimum than random search (mean of 3 seeds)."""
-    ng_best, random_best = [], []
-    for seed in range(3):
-        configs = await run(make(seed=seed), 30)
-        ng_best.append(min(quadratic(c) for c in configs))
-        random = BasicVariantGenerator(random_state=seed)
-        random.set_search_properties("loss", "min", SPACE, num_samples=30)
-        random_best.append(min(quadratic(c) for c in await run(random, 30)))
-    assert np.mean(ng_best) < np.mean(random_best)
+    await assert_beats_random(lambda seed: NevergradSearch(ng.optimizers.OnePlusOne, seed=seed))
