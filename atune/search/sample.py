@@ -27,7 +27,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -104,8 +104,57 @@ def _log_draw(rng: np.random.Generator, lower: float, upper: float, size: int):
     return np.exp(rng.uniform(math.log(lower), math.log(upper), size))
 
 
+_R = TypeVar("_R", bound="_Range")
+
+
+def _log_text(base: Any) -> str:
+    if not isinstance(base, LogUniform):
+        return ""
+    return " (log)" if base.base == 10 else f" (log base {base.base!r})"
+
+
+class _Range(Domain):
+    """What :class:`Float` and :class:`Integer` share: checked bounds and the sampler chain."""
+
+    lower: Any
+    upper: Any
+    #: Checks ``(api, lower, upper, sampler)`` and returns them normalised.
+    _check: ClassVar[Callable[..., tuple[Any, Any, Any]]]
+
+    def __post_init__(self) -> None:
+        lower, upper, sampler = type(self)._check(self._api(), self.lower, self.upper, self.sampler)
+        object.__setattr__(self, "lower", lower)
+        object.__setattr__(self, "upper", upper)
+        object.__setattr__(self, "sampler", sampler)
+
+    def uniform(self: _R) -> _R:
+        """Sample uniformly between the bounds."""
+        return self._with(Uniform())  # type: ignore[no-any-return]
+
+    def loguniform(self: _R, base: float = 10) -> _R:
+        """Sample uniformly in log space (needs ``lower > 0``)."""
+        return self._with(LogUniform(base))  # type: ignore[no-any-return]
+
+    def quantized(self: _R, q: Any) -> _R:
+        """Round samples to multiples of ``q``, kept inside the bounds.
+
+        A quantized :class:`Integer` includes its upper bound.
+        """
+        if isinstance(self.sampler, Quantized):
+            raise ConfigError(f"{self!r} is already quantized")
+        return replace(self, sampler=Quantized(self.sampler or Uniform(), q))  # type: ignore[type-var]
+
+    def _repr_args(self, name: str, args: list[str]) -> str:
+        base, q = _unwrap(self.sampler)
+        if q is not None:
+            name, args = "q" + name, [*args, repr(q)]
+        if isinstance(base, LogUniform):
+            args.append(f"base={base.base!r}")
+        return f"{name}({', '.join(args)})"
+
+
 @dataclass(frozen=True, repr=False)
-class Float(Domain):
+class Float(_Range):
     """A float range. ``None`` bounds are unbounded (only valid for ``normal()``).
 
     Example:
@@ -116,30 +165,11 @@ class Float(Domain):
     lower: float | None
     upper: float | None
     sampler: Sampler | None = None
-
-    def __post_init__(self) -> None:
-        lower, upper, sampler = _check_float(self._api(), self.lower, self.upper, self.sampler)
-        object.__setattr__(self, "lower", lower)
-        object.__setattr__(self, "upper", upper)
-        object.__setattr__(self, "sampler", sampler)
-
-    def uniform(self) -> Float:
-        """Sample uniformly in ``[lower, upper]``."""
-        return self._with(Uniform())
-
-    def loguniform(self, base: float = 10) -> Float:
-        """Sample uniformly in log space (needs ``lower > 0``)."""
-        return self._with(LogUniform(base))
+    _check = staticmethod(_check_float)
 
     def normal(self, mean: float = 0.0, sd: float = 1.0) -> Float:
         """Sample from a normal distribution (the domain must be unbounded)."""
-        return self._with(Normal(mean, sd))
-
-    def quantized(self, q: float) -> Float:
-        """Round samples to multiples of ``q``, kept inside ``[lower, upper]``."""
-        if isinstance(self.sampler, Quantized):
-            raise ConfigError(f"{self!r} is already quantized")
-        return replace(self, sampler=Quantized(self.sampler or Uniform(), q))
+        return self._with(Normal(mean, sd))  # type: ignore[no-any-return]
 
     def _draw(self, rng: np.random.Generator, size: int) -> list[Any]:
         base, q = _unwrap(self.get_sampler())
@@ -179,12 +209,11 @@ class Float(Domain):
             text = f"N({base.mean!r}, {base.sd!r})"
         else:
             text = f"[{self.lower!r}, {self.upper!r}]"
-        if isinstance(base, LogUniform):
-            text += " (log)" if base.base == 10 else f" (log base {base.base!r})"
+        text += _log_text(base)
         return text if q is None else f"{text} q={q!r}"
 
     def __repr__(self) -> str:
-        base, q = _unwrap(self.sampler)
+        base, _ = _unwrap(self.sampler)
         if base is None:
             return f"Float({self.lower!r}, {self.upper!r})"
         if isinstance(base, Normal):
@@ -192,15 +221,11 @@ class Float(Domain):
         else:
             name = "loguniform" if isinstance(base, LogUniform) else "uniform"
             args = [repr(self.lower), repr(self.upper)]
-        if q is not None:
-            name, args = "q" + name, [*args, repr(q)]
-        if isinstance(base, LogUniform):
-            args.append(f"base={base.base!r}")
-        return f"{name}({', '.join(args)})"
+        return self._repr_args(name, args)
 
 
 @dataclass(frozen=True, repr=False)
-class Integer(Domain):
+class Integer(_Range):
     """An integer range ``[lower, upper)``; quantized integers include ``upper``.
 
     Example:
@@ -211,26 +236,7 @@ class Integer(Domain):
     lower: int
     upper: int
     sampler: Sampler | None = None
-
-    def __post_init__(self) -> None:
-        lower, upper, sampler = _check_integer(self._api(), self.lower, self.upper, self.sampler)
-        object.__setattr__(self, "lower", lower)
-        object.__setattr__(self, "upper", upper)
-        object.__setattr__(self, "sampler", sampler)
-
-    def uniform(self) -> Integer:
-        """Sample uniformly in ``[lower, upper)``."""
-        return self._with(Uniform())
-
-    def loguniform(self, base: float = 10) -> Integer:
-        """Sample in log space in ``[lower, upper)`` (needs ``lower > 0``)."""
-        return self._with(LogUniform(base))
-
-    def quantized(self, q: int) -> Integer:
-        """Round samples to multiples of ``q``; the upper bound becomes inclusive."""
-        if isinstance(self.sampler, Quantized):
-            raise ConfigError(f"{self!r} is already quantized")
-        return replace(self, sampler=Quantized(self.sampler or Uniform(), q))
+    _check = staticmethod(_check_integer)
 
     def _draw(self, rng: np.random.Generator, size: int) -> list[Any]:
         base, q = _unwrap(self.get_sampler())
@@ -260,21 +266,15 @@ class Integer(Domain):
     def domain_str(self) -> str:
         base, q = _unwrap(self.sampler)
         text = f"[{self.lower}, {self.upper}{')' if q is None else ']'}"
-        if isinstance(base, LogUniform):
-            text += " (log)" if base.base == 10 else f" (log base {base.base!r})"
+        text += _log_text(base)
         return text if q is None else f"{text} q={q}"
 
     def __repr__(self) -> str:
-        base, q = _unwrap(self.sampler)
+        base, _ = _unwrap(self.sampler)
         if base is None:
             return f"Integer({self.lower!r}, {self.upper!r})"
         name = "lograndint" if isinstance(base, LogUniform) else "randint"
-        args = [repr(self.lower), repr(self.upper)]
-        if q is not None:
-            name, args = "q" + name, [*args, repr(q)]
-        if isinstance(base, LogUniform):
-            args.append(f"base={base.base!r}")
-        return f"{name}({', '.join(args)})"
+        return self._repr_args(name, [repr(self.lower), repr(self.upper)])
 
 
 def _fresh(value: Any) -> Any:
