@@ -56,6 +56,7 @@ _SEARCHERS: dict[str, str] = {
     "hyperopt": "atune.search.hyperopt:HyperOptSearch",
     "bayesopt": "atune.search.bayesopt:BayesOptSearch",
     "nevergrad": "atune.search.nevergrad:NevergradSearch",
+    "zoopt": "atune.search.zoopt:ZOOptSearch",
 }
 
 

@@ -57,6 +57,8 @@ class LibrarySearcher(Searcher):
     _STATE_VERSION: ClassVar[int] = 1
     #: Attributes saved by :meth:`get_state`, named without the leading underscore.
     _STATE_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: The constructor argument that takes the searcher's own space (for messages).
+    _SPACE_ARG: ClassVar[str] = "space"
 
     _lock: anyio.Lock | None = None
 
@@ -94,8 +96,8 @@ class LibrarySearcher(Searcher):
         """Raise ConfigError unless there is a space, a metric and a mode."""
         if not has_space:
             raise ConfigError(
-                f"{self._name} has no search space: pass `space` to {self._name} or a "
-                "`param_space` to the Tuner"
+                f"{self._name} has no search space: pass `{self._SPACE_ARG}` to {self._name} "
+                "or a `param_space` to the Tuner"
             )
         if self._metric is None or self._mode is None:
             raise ConfigError(
@@ -108,9 +110,9 @@ class LibrarySearcher(Searcher):
         names = sorted(str(p) for p in params)
         if names:
             raise ConfigError(
-                f"{self._name} was given its own `space`, so the Tuner's `param_space` may "
-                f"hold only constants, but it defines search parameters {names}; give the "
-                "space in one place"
+                f"{self._name} was given its own `{self._SPACE_ARG}`, so the Tuner's "
+                f"`param_space` may hold only constants, but it defines search parameters "
+                f"{names}; give the space in one place"
             )
 
     def _objective(self, trial_id: str, result: Mapping[str, Any] | None) -> float | None:

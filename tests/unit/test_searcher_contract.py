@@ -75,10 +75,18 @@ def _nevergrad(seed: int, points: list[dict[str, Any]] | None = None) -> Searche
     return NevergradSearch(optimizer=ng.optimizers.OnePlusOne, points_to_evaluate=points, seed=seed)
 
 
+def _zoopt(seed: int, points: list[dict[str, Any]] | None = None) -> Searcher:
+    from atune.search.zoopt import ZOOptSearch
+
+    # The contract's default num_samples is -1 (unlimited): give ZOOpt a budget itself.
+    return ZOOptSearch(budget=20, points_to_evaluate=points, seed=seed)
+
+
 CASES["optuna"] = Case(_optuna, MIXED_SPACE, needs="optuna")
 CASES["hyperopt"] = Case(_hyperopt, MIXED_SPACE, needs="hyperopt")
 CASES["bayesopt"] = Case(_bayesopt, FLOAT_SPACE, needs="bayes_opt")
 CASES["nevergrad"] = Case(_nevergrad, MIXED_SPACE, needs="nevergrad")
+CASES["zoopt"] = Case(_zoopt, MIXED_SPACE, needs="zoopt")
 
 
 def case(name: str) -> Case:
