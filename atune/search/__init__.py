@@ -57,6 +57,7 @@ _SEARCHERS: dict[str, str] = {
     "bayesopt": "atune.search.bayesopt:BayesOptSearch",
     "nevergrad": "atune.search.nevergrad:NevergradSearch",
     "zoopt": "atune.search.zoopt:ZOOptSearch",
+    "bohb": "atune.search.bohb:TuneBOHB",
 }
 
 

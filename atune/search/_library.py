@@ -13,16 +13,19 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 import anyio
 import anyio.to_thread
+import numpy as np
 
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._base import Searcher
 
-__all__ = ["LibrarySearcher", "import_library", "quiet_logger"]
+__all__ = ["LibrarySearcher", "import_library", "own_global_rng", "quiet_logger"]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -43,6 +46,28 @@ def quiet_logger(name: str, level: int = logging.WARNING) -> None:
     lib_logger = logging.getLogger(name)
     if lib_logger.level == logging.NOTSET:
         lib_logger.setLevel(level)
+
+
+#: Libraries that draw from numpy's global RandomState (HpBandSter, ZOOpt) take turns.
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
+@contextmanager
+def own_global_rng(owner: Any, attr: str = "_rng_state") -> Iterator[None]:
+    """Make ``owner.<attr>`` (a ``np.random.get_state()`` tuple) numpy's global state.
+
+    For libraries that draw from ``np.random`` directly: inside the block the library
+    sees the searcher's own random state, which is saved back afterwards, and the
+    user's global state is put back as it was. One block runs at a time in the process.
+    """
+    with _GLOBAL_RNG_LOCK:
+        saved = np.random.get_state()
+        np.random.set_state(getattr(owner, attr))
+        try:
+            yield
+        finally:
+            setattr(owner, attr, np.random.get_state())
+            np.random.set_state(saved)
 
 
 class LibrarySearcher(Searcher):

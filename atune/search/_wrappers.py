@@ -65,6 +65,16 @@ class _Wrapper(Searcher):
     ) -> None:
         await call_handler(self.searcher, "on_trial_complete", trial_id, result, error=error)
 
+    async def on_pause(self, trial_id: str) -> None:
+        """Forward HyperBandForBOHB's pause notice, if the wrapped searcher takes it."""
+        if getattr(self.searcher, "on_pause", None) is not None:
+            await call_handler(self.searcher, "on_pause", trial_id)
+
+    async def on_unpause(self, trial_id: str) -> None:
+        """Forward HyperBandForBOHB's resume notice, if the wrapped searcher takes it."""
+        if getattr(self.searcher, "on_unpause", None) is not None:
+            await call_handler(self.searcher, "on_unpause", trial_id)
+
     def is_finished(self) -> bool:
         return self.searcher.is_finished()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from atune.errors import ConfigError, ConfigTypeError
 from atune.search._base import FINISHED
 from atune.search._domain import LogUniform, Normal, Uniform, _q_float_range, _q_value, _unwrap
 from atune.search._flat import flatten_point, python_value, split_space, unflatten
-from atune.search._library import LibrarySearcher, import_library
+from atune.search._library import LibrarySearcher, import_library, own_global_rng
 from atune.search.sample import Categorical, Domain, Float, Integer
 
 __all__ = ["ZOOptSearch"]
@@ -45,8 +44,6 @@ PRECISION = 1e-12
 # zoopt.ValueType is a plain class of int constants, not an Enum.
 _DISCRETE, _CONTINUOUS, _GRID = 0, 1, 2
 _TYPE_NAMES = {_DISCRETE: "DISCRETE", _CONTINUOUS: "CONTINUOUS", _GRID: "GRID"}
-#: ZOOpt's random numbers and precisions are process globals: one searcher at a time.
-_GLOBALS_LOCK = threading.Lock()
 
 
 def _import_zoopt() -> Any:
@@ -482,15 +479,12 @@ class ZOOptSearch(LibrarySearcher):
         """Swap this searcher's random state and precisions into ZOOpt's globals."""
         from zoopt.utils.zoo_global import gl
 
-        with _GLOBALS_LOCK:
-            user_state, user_precisions = np.random.get_state(), gl.float_precisions
-            np.random.set_state(self._rng_state)
+        with own_global_rng(self):
+            user_precisions = gl.float_precisions
             gl.float_precisions = list(self._precisions)
             try:
                 yield gl
             finally:
-                self._rng_state = np.random.get_state()
-                np.random.set_state(user_state)
                 gl.float_precisions = user_precisions
 
     def _build(self) -> None:

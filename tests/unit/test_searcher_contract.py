@@ -82,11 +82,18 @@ def _zoopt(seed: int, points: list[dict[str, Any]] | None = None) -> Searcher:
     return ZOOptSearch(budget=20, points_to_evaluate=points, seed=seed)
 
 
+def _bohb(seed: int, points: list[dict[str, Any]] | None = None) -> Searcher:
+    from atune.search.bohb import TuneBOHB
+
+    return TuneBOHB(seed=seed, points_to_evaluate=points)
+
+
 CASES["optuna"] = Case(_optuna, MIXED_SPACE, needs="optuna")
 CASES["hyperopt"] = Case(_hyperopt, MIXED_SPACE, needs="hyperopt")
 CASES["bayesopt"] = Case(_bayesopt, FLOAT_SPACE, needs="bayes_opt")
 CASES["nevergrad"] = Case(_nevergrad, MIXED_SPACE, needs="nevergrad")
 CASES["zoopt"] = Case(_zoopt, MIXED_SPACE, needs="zoopt")
+CASES["bohb"] = Case(_bohb, MIXED_SPACE, needs="hpbandster")
 
 
 def case(name: str) -> Case:
