@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from atune.errors import ConfigError
-from atune.search._base import FINISHED, Searcher
+from atune.search._base import FINISHED, Searcher, SyncSearcher
 from atune.search._wrappers import ConcurrencyLimiter, Repeater, SearchGenerator
 from atune.search.ask_tell import AskedTrial, AskTell
 from atune.search.basic_variant import BasicVariantGenerator
@@ -95,6 +95,7 @@ __all__ = [
     "SearchAlgorithm",
     "SearchGenerator",
     "Searcher",
+    "SyncSearcher",
     "Uniform",
     "choice",
     "count_variants",

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from atune._metric import MetricMode, validate_mode
 
-__all__ = ["FINISHED", "Searcher", "validate_mode"]
+__all__ = ["FINISHED", "Searcher", "SyncSearcher", "validate_mode"]
 
 #: Returned by :meth:`Searcher.suggest` when the searcher has no more configs to give.
 FINISHED = "FINISHED"
@@ -78,3 +78,49 @@ class Searcher(MetricMode):
         """Read back state written by :meth:`save`."""
         with open(checkpoint_path, "rb") as f:
             self.set_state(pickle.load(f))
+
+
+class SyncSearcher(Searcher):
+    """Base class for a searcher written without async code (Ray Tune's ``Searcher`` shape).
+
+    Override the plain methods :meth:`suggest`, :meth:`on_trial_complete` and, if the
+    searcher uses intermediate results, :meth:`on_trial_result`. atune calls them one at
+    a time, never concurrently, and runs ``suggest`` and ``on_trial_complete`` (where
+    model fits happen) in a worker thread, so a slow fit does not hold up the event loop
+    and the results of other trials. ``on_trial_result`` is called for every result, so
+    it runs on the event loop and should stay cheap; when it is not overridden it costs
+    nothing.
+
+    Set ``offload = False`` on the class to run every handler on the event loop instead
+    (for searchers that are fast, or not safe to call from another thread).
+
+    Example:
+        >>> class Halving(SyncSearcher):
+        ...     def __init__(self):
+        ...         super().__init__(metric="loss", mode="min")
+        ...         self.x = 1.0
+        ...
+        ...     def suggest(self, trial_id):
+        ...         self.x /= 2
+        ...         return {"x": self.x}
+    """
+
+    #: Run ``suggest``/``on_trial_complete`` in a worker thread (True) or on the loop.
+    offload: ClassVar[bool] = True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+        """Return a config for a new trial, ``None`` for "not now", or ``FINISHED``."""
+        raise NotImplementedError
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:  # type: ignore[override]
+        """Called for every recorded result of a running trial (on the event loop)."""
+
+    def on_trial_complete(  # type: ignore[override]
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        """Called once when a trial ends (``error=True`` when it failed)."""
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state.pop("_handler_lock", None)  # belongs to the running event loop
+        return state

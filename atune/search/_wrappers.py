@@ -12,11 +12,15 @@ wrappers await what needs awaiting (see :func:`call_handler`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
+import anyio
+import anyio.to_thread
+
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import FINISHED, Searcher
+from atune.search._base import FINISHED, Searcher, SyncSearcher
 
 __all__ = ["ConcurrencyLimiter", "Repeater", "SearchGenerator", "call_handler"]
 
@@ -24,12 +28,35 @@ __all__ = ["ConcurrencyLimiter", "Repeater", "SearchGenerator", "call_handler"]
 TRIAL_INDEX = "__trial_index__"
 
 
+#: The handlers of a SyncSearcher that run in a worker thread (when ``offload`` is set).
+_OFFLOADED = frozenset({"suggest", "on_trial_complete"})
+
+
 async def call_handler(searcher: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-    """Call a searcher handler that may be ``async def`` or a plain method."""
+    """Call a searcher handler that may be ``async def`` or a plain method.
+
+    The handlers of a :class:`SyncSearcher` run one at a time; its ``suggest`` and
+    ``on_trial_complete`` run in a worker thread unless the class sets ``offload = False``.
+    """
+    if isinstance(searcher, SyncSearcher):
+        return await _call_sync_searcher(searcher, name, *args, **kwargs)
     out = getattr(searcher, name)(*args, **kwargs)
     if inspect.isawaitable(out):
         out = await out
     return out
+
+
+async def _call_sync_searcher(searcher: SyncSearcher, name: str, *args: Any, **kwargs: Any) -> Any:
+    method = getattr(searcher, name)
+    if name == "on_trial_result" and type(searcher).on_trial_result is SyncSearcher.on_trial_result:
+        return None  # not overridden: nothing to run, and no lock to wait for
+    lock = searcher.__dict__.get("_handler_lock")
+    if lock is None:
+        lock = searcher.__dict__["_handler_lock"] = anyio.Lock()
+    async with lock:
+        if searcher.offload and name in _OFFLOADED:
+            return await anyio.to_thread.run_sync(functools.partial(method, *args, **kwargs))
+        return method(*args, **kwargs)
 
 
 class _Wrapper(Searcher):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import pytest
 
 import atune as tune
 from atune.schedulers import FIFOScheduler, TrialScheduler
-from atune.search import Searcher
+from atune.search import Searcher, SyncSearcher
 
 
 def _lines(path: str) -> list[dict]:
@@ -205,10 +206,23 @@ class SyncGrid(Searcher):
         self.told.append(result["score"])
 
 
-async def test_sync_searcher_gets_num_samples_and_its_state_is_saved(storage):
+class ThreadedGrid(SyncGrid, SyncSearcher):
+    """The same on the SyncSearcher base: suggest/on_trial_complete run in a thread."""
+
+    def suggest(self, trial_id):
+        self.threads.add(threading.get_ident())
+        return super().suggest(trial_id)
+
+    def __init__(self):
+        super().__init__()
+        self.threads = set()
+
+
+@pytest.mark.parametrize("cls", [SyncGrid, ThreadedGrid])
+async def test_sync_searcher_gets_num_samples_and_its_state_is_saved(storage, cls):
     import pickle
 
-    searcher = SyncGrid()
+    searcher = cls()
     grid = await run(
         score_it, storage, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4)
     ).fit()
@@ -217,3 +231,5 @@ async def test_sync_searcher_gets_num_samples_and_its_state_is_saved(storage):
     with open(os.path.join(grid.experiment_path, "searcher-state.pkl"), "rb") as f:
         state = pickle.load(f)
     assert state["searcher"]["n"] == 4  # the SearchGenerator wraps the user's searcher
+    if cls is ThreadedGrid:
+        assert threading.get_ident() not in searcher.threads

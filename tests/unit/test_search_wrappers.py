@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import anyio
 import pytest
 
 import atune as tune
@@ -14,7 +18,9 @@ from atune.search import (
     Repeater,
     Searcher,
     SearchGenerator,
+    SyncSearcher,
 )
+from atune.search._wrappers import call_handler
 
 
 class Counting(Searcher):
@@ -138,3 +144,89 @@ async def test_ask_tell_errors_are_clear():
     await study.tell(trial, {"m": 3})
     with pytest.raises(AtuneError, match="told already"):
         await study.tell(trial, {"m": 3})
+
+
+# ----------------------------------------------------------------------- SyncSearcher
+
+
+class SlowSync(SyncSearcher):
+    """Each suggest 'fits a model' for 0.2 s; records overlap and the calling threads."""
+
+    def __init__(self, offload: bool = True) -> None:
+        super().__init__(metric="loss", mode="min")
+        self.offload = offload  # type: ignore[misc]
+        self.active = 0
+        self.max_active = 0
+        self.threads: set[int] = set()
+        self.results: list[float] = []
+        self.n = 0
+
+    def suggest(self, trial_id):
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        self.threads.add(threading.get_ident())
+        time.sleep(0.2)
+        self.active -= 1
+        self.n += 1
+        return {"x": self.n}
+
+    def on_trial_result(self, trial_id, result):
+        self.results.append(result["loss"])
+
+
+async def test_sync_searcher_fits_in_a_thread_and_the_loop_stays_free():
+    searcher = SlowSync()
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.01)
+            ticks += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        configs = [await call_handler(searcher, "suggest", f"t{i}") for i in range(2)]
+        tg.cancel_scope.cancel()
+    assert configs == [{"x": 1}, {"x": 2}]
+    assert threading.get_ident() not in searcher.threads
+    assert ticks >= 20  # 0.4 s of fitting, and the loop kept ticking
+
+
+async def test_sync_searcher_handlers_never_overlap():
+    searcher = SlowSync()
+    async with anyio.create_task_group() as tg:
+        for i in range(4):
+            tg.start_soon(call_handler, searcher, "suggest", f"t{i}")
+    assert searcher.n == 4 and searcher.max_active == 1
+
+
+async def test_sync_searcher_results_run_on_the_loop_and_offload_can_be_off():
+    searcher = SlowSync(offload=False)
+    await call_handler(searcher, "suggest", "a")
+    await call_handler(searcher, "on_trial_result", "a", {"loss": 1.5})
+    assert searcher.threads == {threading.get_ident()}
+    assert searcher.results == [1.5]
+
+
+async def test_sync_searcher_state_pickles_after_use(tmp_path):
+    searcher = SlowSync()
+    await call_handler(searcher, "suggest", "a")
+    path = str(tmp_path / "s.pkl")
+    searcher.save(path)
+    restored = SlowSync()
+    restored.restore(path)
+    assert restored.n == 1
+    assert await call_handler(restored, "suggest", "b") == {"x": 2}
+
+
+async def test_sync_searcher_behind_the_wrappers_and_ask_tell():
+    limited = SearchGenerator(ConcurrencyLimiter(SlowSync(), 1))
+    limited.set_search_properties("loss", "min", {}, num_samples=10)
+    assert await limited.suggest("a") == {"x": 1}
+    assert await limited.suggest("b") is None  # the limit, not the searcher
+    await limited.on_trial_complete("a", {"loss": 0.0})
+    assert await limited.suggest("b") == {"x": 2}
+    study = AskTell(SlowSync(), param_space={}, metric="loss", mode="min", num_samples=1)
+    trial = await study.ask()
+    assert trial is not None and trial.config == {"x": 1}
