@@ -58,6 +58,7 @@ _SEARCHERS: dict[str, str] = {
     "nevergrad": "atune.search.nevergrad:NevergradSearch",
     "zoopt": "atune.search.zoopt:ZOOptSearch",
     "bohb": "atune.search.bohb:TuneBOHB",
+    "ax": "atune.search.ax:AxSearch",
 }
 
 

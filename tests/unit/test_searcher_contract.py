@@ -88,12 +88,19 @@ def _bohb(seed: int, points: list[dict[str, Any]] | None = None) -> Searcher:
     return TuneBOHB(seed=seed, points_to_evaluate=points)
 
 
+def _ax(seed: int, points: list[dict[str, Any]] | None = None) -> Searcher:
+    from atune.search.ax import AxSearch
+
+    return AxSearch(seed=seed, points_to_evaluate=points)
+
+
 CASES["optuna"] = Case(_optuna, MIXED_SPACE, needs="optuna")
 CASES["hyperopt"] = Case(_hyperopt, MIXED_SPACE, needs="hyperopt")
 CASES["bayesopt"] = Case(_bayesopt, FLOAT_SPACE, needs="bayes_opt")
 CASES["nevergrad"] = Case(_nevergrad, MIXED_SPACE, needs="nevergrad")
 CASES["zoopt"] = Case(_zoopt, MIXED_SPACE, needs="zoopt")
 CASES["bohb"] = Case(_bohb, MIXED_SPACE, needs="hpbandster")
+CASES["ax"] = Case(_ax, MIXED_SPACE, needs="ax")
 
 
 def case(name: str) -> Case:
