@@ -45,7 +45,7 @@ from atune.config import CheckpointConfig, FailureConfig
 from atune.errors import AtuneError, ConfigError, TrialWorkerDiedError
 from atune.schedulers._base import TrialScheduler
 from atune.search._base import FINISHED, Searcher
-from atune.search._wrappers import call_handler
+from atune.search._wrappers import call_handler, snapshot_of
 from atune.search.variant_generator import flatten_resolved, format_vars
 from atune.trainable.util import TrainableInfo, resolve_resources
 
@@ -900,12 +900,13 @@ class Controller:
     async def _save_searcher(self) -> None:
         """Write the searcher's state to the experiment dir (atomically, off the loop).
 
-        The snapshot is taken on the loop (the searcher is only touched there) and
-        written by a thread, so a restored experiment continues the search.
+        The snapshot is taken on the loop (the searcher is only touched there; one with
+        model work in progress is awaited, see ``Searcher.snapshot``) and written by a
+        thread, so a restored experiment continues the search.
         """
         self._next_searcher_save = time.monotonic() + SEARCHER_SAVE_INTERVAL_S
         try:
-            data = pickle.dumps(self.spec.searcher.get_state())
+            data = pickle.dumps(await snapshot_of(self.spec.searcher))
         except Exception as exc:
             if not self._warned_searcher_state:
                 self._warned_searcher_state = True

@@ -69,6 +69,15 @@ class Searcher(MetricMode):
     def set_state(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
 
+    async def snapshot(self) -> dict[str, Any]:
+        """The state to save during a run, taken without holding up the event loop.
+
+        The controller saves the searcher through this method. The default returns
+        :meth:`get_state`; a searcher that must first wait for work in progress (a model
+        fit in a thread) overrides it to wait asynchronously.
+        """
+        return self.get_state()
+
     def save(self, checkpoint_path: str) -> None:
         """Write the searcher's state to ``checkpoint_path``."""
         with open(checkpoint_path, "wb") as f:

@@ -14,6 +14,7 @@ import importlib
 import logging
 import math
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
@@ -25,7 +26,13 @@ import numpy as np
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._base import Searcher
 
-__all__ = ["LibrarySearcher", "import_library", "own_global_rng", "quiet_logger"]
+__all__ = [
+    "LibrarySearcher",
+    "ignore_warnings",
+    "import_library",
+    "own_global_rng",
+    "quiet_logger",
+]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -46,6 +53,22 @@ def quiet_logger(name: str, level: int = logging.WARNING) -> None:
     lib_logger = logging.getLogger(name)
     if lib_logger.level == logging.NOTSET:
         lib_logger.setLevel(level)
+
+
+def ignore_warnings(*entries: tuple[type[Warning], str, str]) -> None:
+    """Ignore the library warnings ``(category, message regex, module regex)``.
+
+    Narrow process-wide filters, added once each, rather than ``catch_warnings``, which is
+    not thread-safe: the libraries run in worker threads while the event loop goes on.
+    """
+    present = {
+        (f[2], f[1].pattern if f[1] else "", f[3].pattern if f[3] else "")
+        for f in warnings.filters
+        if f[0] == "ignore"
+    }
+    for category, message, module in entries:
+        if (category, message, module) not in present:
+            warnings.filterwarnings("ignore", message=message, category=category, module=module)
 
 
 #: Libraries that draw from numpy's global RandomState (HpBandSter, ZOOpt) take turns.
@@ -181,6 +204,17 @@ class LibrarySearcher(Searcher):
             return await anyio.to_thread.run_sync(func, *args)
 
     # ----------------------------------------------------------------- state
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The state, taken between model calls: waits (asynchronously) for one in progress."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            return await self._snapshot_between_model_calls()
+
+    async def _snapshot_between_model_calls(self) -> dict[str, Any]:
+        """Called by :meth:`snapshot` with no model call running (default: ``get_state``)."""
+        return self.get_state()
 
     def get_state(self) -> dict[str, Any]:
         """The fields named by ``_STATE_FIELDS``, with metric, mode and a version."""

@@ -22,10 +22,18 @@ import anyio.to_thread
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._base import FINISHED, Searcher, SyncSearcher
 
-__all__ = ["ConcurrencyLimiter", "Repeater", "SearchGenerator", "call_handler"]
+__all__ = ["ConcurrencyLimiter", "Repeater", "SearchGenerator", "call_handler", "snapshot_of"]
 
 #: Config key a Repeater sets to the repetition index (usable as a seed).
 TRIAL_INDEX = "__trial_index__"
+
+
+async def snapshot_of(searcher: Any) -> dict[str, Any]:
+    """``searcher.snapshot()`` where it has one, else ``searcher.get_state()``."""
+    snapshot = getattr(searcher, "snapshot", None)
+    if snapshot is not None:
+        return await snapshot()  # type: ignore[no-any-return]
+    return searcher.get_state()  # type: ignore[no-any-return]
 
 
 #: The handlers of a SyncSearcher that run in a worker thread (when ``offload`` is set).
@@ -112,6 +120,11 @@ class _Wrapper(Searcher):
     def set_state(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state["wrapper"])
         self.searcher.set_state(state["searcher"])
+
+    async def snapshot(self) -> dict[str, Any]:
+        inner = await snapshot_of(self.searcher)
+        state = {k: v for k, v in self.__dict__.items() if k != "searcher"}
+        return {"wrapper": state, "searcher": inner}
 
 
 class SearchGenerator(_Wrapper):

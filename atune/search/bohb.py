@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -29,7 +28,13 @@ import numpy as np
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._domain import LogUniform, Normal, Quantized, _q_float_range, _q_value
 from atune.search._flat import flatten_point, python_value, split_space, unflatten
-from atune.search._library import LibrarySearcher, import_library, own_global_rng, quiet_logger
+from atune.search._library import (
+    LibrarySearcher,
+    ignore_warnings,
+    import_library,
+    own_global_rng,
+    quiet_logger,
+)
 from atune.search.sample import Categorical, Domain, Float, Integer, _safe_eq
 
 __all__ = ["TuneBOHB"]
@@ -72,19 +77,7 @@ _IGNORED_WARNINGS = (
 
 
 def _ignore_library_warnings() -> None:
-    """Add the filters of :data:`_IGNORED_WARNINGS` unless they are in place.
-
-    Narrow filters rather than ``catch_warnings``, which is not thread-safe: BOHB runs in
-    a worker thread while the event loop goes on.
-    """
-    present = {
-        (f[2], f[1].pattern if f[1] else "", f[3].pattern if f[3] else "")
-        for f in warnings.filters
-        if f[0] == "ignore"
-    }
-    for category, message, module in _IGNORED_WARNINGS:
-        if (category, message, module) not in present:
-            warnings.filterwarnings("ignore", message=message, category=category, module=module)
+    ignore_warnings(*_IGNORED_WARNINGS)
 
 
 class _Job:
