@@ -18,9 +18,9 @@ from ax.api import ChoiceParameterConfig, Client, RangeParameterConfig
 
 import atune as tune
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search import FINISHED, Searcher
 from atune.search.ax import AxSearch
-from tests.unit.quality import QUAD_SPACE, assert_beats_random, quadratic
+from tests.unit.search_helpers import QUAD_SPACE, assert_beats_random
+from tests.unit.search_helpers import run_trials as run
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 
@@ -33,18 +33,6 @@ def make(space: Any = None, **kwargs: Any) -> AxSearch:
     searcher = AxSearch(**kwargs)
     assert searcher.set_search_properties(None, None, space if space is not None else SPACE)
     return searcher
-
-
-async def run(searcher: Searcher, n: int, prefix: str = "t") -> list[dict[str, Any]]:
-    configs = []
-    for i in range(n):
-        config = await searcher.suggest(f"{prefix}{i}")
-        if config == FINISHED:
-            break
-        assert isinstance(config, dict), config
-        configs.append(config)
-        await searcher.on_trial_complete(f"{prefix}{i}", {"loss": quadratic(config)})
-    return configs
 
 
 def params(searcher: AxSearch) -> dict[str, Any]:

@@ -11,9 +11,10 @@ pytest.importorskip("bayes_opt")
 
 import atune as tune
 from atune.errors import ConfigError
-from atune.search import FINISHED, Searcher
+from atune.search import FINISHED
 from atune.search.bayesopt import BayesOptSearch
-from tests.unit.quality import QUAD_SPACE, assert_beats_random, quadratic
+from tests.unit.search_helpers import QUAD_SPACE, assert_beats_random, quadratic
+from tests.unit.search_helpers import run_trials as run
 
 SPACE = QUAD_SPACE
 
@@ -22,19 +23,6 @@ def make(space: dict[str, Any] | None = None, **kwargs: Any) -> BayesOptSearch:
     searcher = BayesOptSearch(metric="loss", mode="min", **kwargs)
     assert searcher.set_search_properties(None, None, space if space is not None else SPACE)
     return searcher
-
-
-async def run(searcher: Searcher, n: int, prefix: str = "t") -> list[dict[str, Any]]:
-    """suggest → objective → on_trial_complete, one trial at a time."""
-    configs = []
-    for i in range(n):
-        config = await searcher.suggest(f"{prefix}{i}")
-        if config == FINISHED:
-            break
-        assert isinstance(config, dict)
-        configs.append(config)
-        await searcher.on_trial_complete(f"{prefix}{i}", {"loss": quadratic(config)})
-    return configs
 
 
 def inside(config: dict[str, Any]) -> bool:

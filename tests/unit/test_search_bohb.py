@@ -14,38 +14,21 @@ CS = pytest.importorskip("ConfigSpace")
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
 from atune.search import (  # noqa: E402
-    FINISHED,
     BasicVariantGenerator,
     ConcurrencyLimiter,
-    Searcher,
     SearchGenerator,
 )
 from atune.search.bohb import TuneBOHB  # noqa: E402
+from tests.unit.search_helpers import QUAD_SPACE, quadratic  # noqa: E402
+from tests.unit.search_helpers import run_trials as run  # noqa: E402
 
-SPACE = {"x": tune.uniform(-5, 5), "y": tune.uniform(0, 10)}
-OPTIMUM = (1.5, 7.0)
-
-
-def quadratic(config: dict[str, Any]) -> float:
-    return (config["x"] - OPTIMUM[0]) ** 2 + (config["y"] - OPTIMUM[1]) ** 2
+SPACE = QUAD_SPACE
 
 
 def make(space: dict[str, Any] | None = None, **kwargs: Any) -> TuneBOHB:
     searcher = TuneBOHB(metric="loss", mode="min", **kwargs)
     assert searcher.set_search_properties(None, None, space if space is not None else SPACE)
     return searcher
-
-
-async def run(searcher: Searcher, n: int, prefix: str = "t") -> list[dict[str, Any]]:
-    configs = []
-    for i in range(n):
-        config = await searcher.suggest(f"{prefix}{i}")
-        if config == FINISHED:
-            break
-        assert isinstance(config, dict)
-        configs.append(config)
-        await searcher.on_trial_complete(f"{prefix}{i}", {"loss": quadratic(config)})
-    return configs
 
 
 def observations(searcher: TuneBOHB) -> dict[float, list[float]]:

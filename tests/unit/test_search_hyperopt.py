@@ -14,7 +14,7 @@ import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
 from atune.search import FINISHED  # noqa: E402
 from atune.search.hyperopt import HyperOptSearch  # noqa: E402
-from tests.unit.quality import assert_beats_random, quadratic  # noqa: E402
+from tests.unit.search_helpers import assert_beats_random, quadratic  # noqa: E402
 
 hp = hyperopt.hp
 

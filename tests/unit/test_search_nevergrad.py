@@ -11,9 +11,9 @@ ng = pytest.importorskip("nevergrad")
 
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
-from atune.search import FINISHED, Searcher  # noqa: E402
 from atune.search.nevergrad import NevergradSearch  # noqa: E402
-from tests.unit.quality import QUAD_SPACE, assert_beats_random, quadratic  # noqa: E402
+from tests.unit.search_helpers import QUAD_SPACE, assert_beats_random  # noqa: E402
+from tests.unit.search_helpers import run_trials as run  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -26,18 +26,6 @@ def make(space: dict[str, Any] | None = None, optimizer: Any = None, **kwargs: A
     )
     assert searcher.set_search_properties(None, None, space if space is not None else SPACE)
     return searcher
-
-
-async def run(searcher: Searcher, n: int, prefix: str = "t") -> list[dict[str, Any]]:
-    configs = []
-    for i in range(n):
-        config = await searcher.suggest(f"{prefix}{i}")
-        if config == FINISHED:
-            break
-        assert isinstance(config, dict)
-        configs.append(config)
-        await searcher.on_trial_complete(f"{prefix}{i}", {"loss": quadratic(config)})
-    return configs
 
 
 async def test_suggestions_lie_inside_the_space() -> None:

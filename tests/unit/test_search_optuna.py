@@ -13,7 +13,7 @@ import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
 from atune.search import FINISHED  # noqa: E402
 from atune.search.optuna import OptunaSearch  # noqa: E402
-from tests.unit.quality import assert_beats_random  # noqa: E402
+from tests.unit.search_helpers import assert_beats_random  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -14,17 +14,14 @@ zoopt = pytest.importorskip("zoopt")
 
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
-from atune.search import FINISHED, BasicVariantGenerator, Searcher  # noqa: E402
+from atune.search import FINISHED, BasicVariantGenerator  # noqa: E402
 from atune.search.zoopt import ZOOptSearch, _convert_domain  # noqa: E402
+from tests.unit.search_helpers import QUAD_SPACE, quadratic  # noqa: E402
+from tests.unit.search_helpers import run_trials as run  # noqa: E402
 
 ValueType = zoopt.ValueType
 
-SPACE = {"x": tune.uniform(-5, 5), "y": tune.uniform(0, 10)}
-OPTIMUM = (1.5, 7.0)
-
-
-def quadratic(config: dict[str, Any]) -> float:
-    return (config["x"] - OPTIMUM[0]) ** 2 + (config["y"] - OPTIMUM[1]) ** 2
+SPACE = QUAD_SPACE
 
 
 def make(space: dict[str, Any] | None = None, num_samples: int = 30, **kwargs: Any) -> ZOOptSearch:
@@ -33,20 +30,6 @@ def make(space: dict[str, Any] | None = None, num_samples: int = 30, **kwargs: A
     config = space if space is not None else ({} if "dim_dict" in kwargs else SPACE)
     assert searcher.set_search_properties(None, None, config, num_samples=num_samples)
     return searcher
-
-
-async def run(
-    searcher: Searcher, n: int, prefix: str = "t", objective=quadratic
-) -> list[dict[str, Any]]:
-    configs = []
-    for i in range(n):
-        config = await searcher.suggest(f"{prefix}{i}")
-        if config == FINISHED:
-            break
-        assert isinstance(config, dict), config
-        configs.append(config)
-        await searcher.on_trial_complete(f"{prefix}{i}", {"loss": objective(config)})
-    return configs
 
 
 # --------------------------------------------------------------------------- spaces

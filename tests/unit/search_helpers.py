@@ -1,6 +1,7 @@
-"""The quality bar of a model-based searcher: beat random search on a 2-D quadratic.
+"""Helpers shared by the searcher tests: a test problem, a trial loop, the quality bar.
 
-Each integration's tests call :func:`assert_beats_random` with a factory of seeded
+The quality bar of a model-based searcher is to beat random search on a 2-D quadratic:
+each integration's tests call :func:`assert_beats_random` with a factory of seeded
 searchers; the searcher and random search get the same budget and the same seeds, and
 the mean of the best losses over the seeds is compared, so one unlucky seed does not
 decide the test.
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 import atune as tune
-from atune.search import BasicVariantGenerator, Searcher
+from atune.search import FINISHED, BasicVariantGenerator, Searcher
 
 #: A 2-D box whose optimum sits away from the centre and the corners.
 QUAD_SPACE: dict[str, Any] = {"x": tune.uniform(-5, 5), "y": tune.uniform(0, 10)}
@@ -24,6 +25,27 @@ OPTIMUM = (1.5, 7.0)
 def quadratic(config: dict[str, Any]) -> float:
     """Squared distance to :data:`OPTIMUM` (0 at the optimum)."""
     return float((config["x"] - OPTIMUM[0]) ** 2 + (config["y"] - OPTIMUM[1]) ** 2)
+
+
+async def run_trials(
+    searcher: Searcher,
+    n: int,
+    prefix: str = "t",
+    objective: Callable[[dict[str, Any]], float] = quadratic,
+) -> list[dict[str, Any]]:
+    """Up to ``n`` sequential trials (suggest → objective → complete); the configs.
+
+    Stops early when the searcher answers ``FINISHED``.
+    """
+    configs = []
+    for i in range(n):
+        config = await searcher.suggest(f"{prefix}{i}")
+        if config == FINISHED:
+            break
+        assert isinstance(config, dict), config
+        configs.append(config)
+        await searcher.on_trial_complete(f"{prefix}{i}", {"loss": objective(config)})
+    return configs
 
 
 async def best_found(
