@@ -46,7 +46,7 @@ from atune.errors import AtuneError, ConfigError, TrialWorkerDiedError
 from atune.schedulers._base import TrialScheduler
 from atune.search._base import FINISHED, Searcher
 from atune.search._wrappers import call_handler, snapshot_of
-from atune.search.variant_generator import flatten_resolved, format_vars
+from atune.search.variant_generator import flatten_resolved, flatten_suggested, format_vars
 from atune.trainable.util import TrainableInfo, resolve_resources
 
 __all__ = ["Controller", "ExperimentSpec"]
@@ -292,7 +292,7 @@ class Controller:
 
     def _new_trial(self, index: int, trial_id: str, config: dict[str, Any]) -> Trial:
         spec = self.spec
-        evaluated = flatten_resolved(spec.param_space, config)
+        evaluated = flatten_suggested(spec.param_space, config)
         tag = format_vars(evaluated)
         trial = Trial(
             trial_id=trial_id,

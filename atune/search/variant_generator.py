@@ -33,6 +33,7 @@ from atune.search.sample import Categorical
 __all__ = [
     "count_variants",
     "flatten_resolved",
+    "flatten_suggested",
     "format_vars",
     "generate_variants",
     "validate_space",
@@ -409,6 +410,37 @@ def flatten_resolved(param_space: Any, config: Mapping[str, Any]) -> dict[str, A
                 walk(item, (*path, i))
 
     walk(param_space or {}, ())
+    return flat
+
+
+def flatten_suggested(param_space: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a trial's config was given by the search, flat (``{"a/b": value}``).
+
+    Those are the values at the searched leaves of ``param_space`` (see
+    :func:`flatten_resolved`) and, for a searcher with its own search space, the values
+    at paths the param space does not have at all. Constants of the param space are not
+    included.
+    """
+    flat = flatten_resolved(param_space, config)
+
+    def walk(space: Any, value: Mapping[str, Any], prefix: str) -> None:
+        for key, item in value.items():
+            name = f"{prefix}{key}"
+            if isinstance(space, dict) and key in space:
+                below = space[key]
+                if (
+                    isinstance(item, Mapping)
+                    and isinstance(below, dict)
+                    and not _is_grid_dict(below)
+                ):
+                    walk(below, item, name + "/")
+                continue  # a leaf of the param space: searched (above) or a constant
+            if isinstance(item, Mapping) and item:
+                walk(None, item, name + "/")
+            else:
+                flat.setdefault(name, item)
+
+    walk(param_space or {}, config, "")
     return flat
 
 

@@ -372,3 +372,16 @@ def test_format_vars_makes_a_sorted_compact_file_name_safe_tag(flat, tag):
 def test_format_vars_output_is_safe_in_file_names():
     tag = format_vars({"a b/c": "x/y z", "p": [1.23456789, "q r"]})
     assert "/" not in tag and " " not in tag
+
+
+def test_flatten_suggested_adds_what_a_searcher_with_its_own_space_chose():
+    from atune.search.variant_generator import flatten_suggested
+
+    space = {"lr": tune.uniform(0, 1), "const": 3, "model": {"depth": 2}}
+    config = {"lr": 0.5, "const": 3, "model": {"depth": 2, "width": 64}, "act": "relu"}
+    assert flatten_suggested(space, config) == {"lr": 0.5, "model/width": 64, "act": "relu"}
+    # Only constants in the param space (the searcher has its own): all searched values.
+    assert flatten_suggested({"const": 3}, {"const": 3, "x": {"y": 1.5}}) == {"x/y": 1.5}
+    # A sample_from returning a dict is one searched leaf, not flattened further.
+    fn_space = {"a": tune.sample_from(lambda spec: {"x": 1})}
+    assert flatten_suggested(fn_space, {"a": {"x": 1}}) == {"a": {"x": 1}}
