@@ -44,8 +44,8 @@ from atune.checkpoint import Checkpoint
 from atune.config import CheckpointConfig, FailureConfig
 from atune.errors import AtuneError, ConfigError, TrialWorkerDiedError
 from atune.schedulers._base import TrialScheduler
-from atune.search._base import FINISHED, Searcher
-from atune.search._wrappers import call_handler, snapshot_of
+from atune.search._base import FINISHED, SEARCHER_STATE_FILE, Searcher
+from atune.search._wrappers import call_handler, experiment_state
 from atune.search.variant_generator import flatten_resolved, flatten_suggested, format_vars
 from atune.trainable.util import TrainableInfo, resolve_resources
 
@@ -68,8 +68,6 @@ YIELD_EVERY_RESULTS = 64
 MAX_UNFLUSHED_RESULTS = 8_192
 #: How often the searcher's state is written to the experiment dir (it may be large).
 SEARCHER_SAVE_INTERVAL_S = 10.0
-#: File name of the searcher's state in the experiment directory.
-SEARCHER_STATE_FILE = "searcher-state.pkl"
 #: How often loggers flush to disk and old checkpoints are deleted.
 FLUSH_INTERVAL_S = 0.5
 #: Trials created ahead of time when the searcher is the default random/grid search;
@@ -906,7 +904,7 @@ class Controller:
         """
         self._next_searcher_save = time.monotonic() + SEARCHER_SAVE_INTERVAL_S
         try:
-            data = pickle.dumps(await snapshot_of(self.spec.searcher))
+            data = pickle.dumps(await experiment_state(self.spec.searcher))
         except Exception as exc:
             if not self._warned_searcher_state:
                 self._warned_searcher_state = True

@@ -65,7 +65,10 @@ def _wrap_searcher(searcher: Searcher, max_concurrent: int | None) -> Searcher:
                 "max_concurrent_trials, or pass the searcher unwrapped"
             )
         searcher = ConcurrencyLimiter(searcher, max_concurrent)
-    return SearchGenerator(searcher)
+        searcher._added_by_tuner = True
+    generator = SearchGenerator(searcher)
+    generator._added_by_tuner = True
+    return generator
 
 
 def _make_scheduler(scheduler: TrialScheduler | str | None) -> TrialScheduler:

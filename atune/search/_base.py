@@ -8,15 +8,27 @@ the next trial completes) or :data:`Searcher.FINISHED` ("no more trials").
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any, ClassVar
 
 from atune._metric import MetricMode, validate_mode
 
-__all__ = ["FINISHED", "Searcher", "SyncSearcher", "validate_mode"]
+__all__ = [
+    "EXPERIMENT_STATE_FORMAT",
+    "FINISHED",
+    "SEARCHER_STATE_FILE",
+    "Searcher",
+    "SyncSearcher",
+    "validate_mode",
+]
 
 #: Returned by :meth:`Searcher.suggest` when the searcher has no more configs to give.
 FINISHED = "FINISHED"
+#: The file, in an experiment directory, that holds the searcher's state.
+SEARCHER_STATE_FILE = "searcher-state.pkl"
+#: Marks a state file written by a Tuner (the searcher's state plus the Tuner's wrappers).
+EXPERIMENT_STATE_FORMAT = "atune.searcher-state/1"
 
 
 class Searcher(MetricMode):
@@ -80,13 +92,35 @@ class Searcher(MetricMode):
 
     def save(self, checkpoint_path: str) -> None:
         """Write the searcher's state to ``checkpoint_path``."""
-        with open(checkpoint_path, "wb") as f:
+        with open(os.path.expanduser(checkpoint_path), "wb") as f:
             pickle.dump(self.get_state(), f)
 
     def restore(self, checkpoint_path: str) -> None:
-        """Read back state written by :meth:`save`."""
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
+        """Read back state written by :meth:`save`, or saved by a Tuner during a run.
+
+        An experiment's ``searcher-state.pkl`` holds the state of the searcher that was
+        given to the Tuner, so ``restore`` on a searcher built the same way continues
+        that search.
+        """
+        with open(os.path.expanduser(checkpoint_path), "rb") as f:
+            state = pickle.load(f)
+        if isinstance(state, dict) and state.get("format") == EXPERIMENT_STATE_FORMAT:
+            state = state["searcher"]
+        self.set_state(state)
+
+    def save_to_dir(self, checkpoint_dir: str) -> None:
+        """Write the state to ``<checkpoint_dir>/searcher-state.pkl`` (Ray Tune's name)."""
+        self.save(os.path.join(os.path.expanduser(checkpoint_dir), SEARCHER_STATE_FILE))
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """Restore from ``<checkpoint_dir>/searcher-state.pkl``, e.g. an experiment directory."""
+        path = os.path.join(os.path.expanduser(checkpoint_dir), SEARCHER_STATE_FILE)
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"no {SEARCHER_STATE_FILE} in {checkpoint_dir!r}: pass the experiment "
+                "directory of a run that used a searcher (or a directory save_to_dir wrote)"
+            )
+        self.restore(path)
 
 
 class SyncSearcher(Searcher):

@@ -93,6 +93,13 @@ def own_global_rng(owner: Any, attr: str = "_rng_state") -> Iterator[None]:
             np.random.set_state(saved)
 
 
+def _same_space(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # values whose == is not a bool (numpy arrays)
+        return False
+
+
 class LibrarySearcher(Searcher):
     """Base class of the searchers that drive an optimisation library.
 
@@ -109,10 +116,42 @@ class LibrarySearcher(Searcher):
     _SPACE_ARG: ClassVar[str] = "space"
 
     _lock: anyio.Lock | None = None
+    #: The Tuner ``param_space`` last accepted (saved with the state).
+    _tuner_space: Any = None
 
     @property
     def _name(self) -> str:
         return type(self).__name__
+
+    # ----------------------------------------------------------------- properties
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        """Take the Tuner's metric, mode and param space (see the subclass's docs).
+
+        A searcher that already searched this very param space (one restored from an
+        earlier experiment and given to a new Tuner with the same ``param_space``) keeps
+        its model and continues the search.
+        """
+        if self._tuner_space is not None and _same_space(config, self._tuner_space):
+            self._set_metric_mode(metric, mode)
+            return True
+        accepted = self._set_search_properties(metric, mode, config, **spec)
+        if accepted:
+            self._tuner_space = config
+        return accepted
+
+    def _set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        """Subclasses build their space here; the default only takes metric and mode."""
+        self._set_metric_mode(metric, mode)
+        return True
+
+    def _set_metric_mode(self, metric: Any, mode: Any) -> None:
+        """Fill in the experiment's metric and mode where the searcher has none."""
+        self._fill_metric_mode(metric, mode)
 
     # ----------------------------------------------------------------- arguments
 
@@ -156,6 +195,13 @@ class LibrarySearcher(Searcher):
     def _reject_second_space(self, params: Iterable[str]) -> None:
         """The searcher has its own space; the Tuner's ``param_space`` defines more."""
         names = sorted(str(p) for p in params)
+        if names and self._tuner_space is not None:
+            raise ConfigError(
+                f"{self._name} already searches the param_space it was given before (it was "
+                "restored, or used by another Tuner), and this Tuner's `param_space` is "
+                "different; pass the same param_space to continue that search, or build a "
+                f"new {self._name} for a new one"
+            )
         if names:
             raise ConfigError(
                 f"{self._name} was given its own `{self._SPACE_ARG}`, so the Tuner's "
@@ -218,7 +264,12 @@ class LibrarySearcher(Searcher):
 
     def get_state(self) -> dict[str, Any]:
         """The fields named by ``_STATE_FIELDS``, with metric, mode and a version."""
-        state = {"version": self._STATE_VERSION, "metric": self._metric, "mode": self._mode}
+        state = {
+            "version": self._STATE_VERSION,
+            "metric": self._metric,
+            "mode": self._mode,
+            "tuner_space": self._tuner_space,
+        }
         for field in self._STATE_FIELDS:
             state[field] = getattr(self, f"_{field}")
         return state
@@ -235,6 +286,7 @@ class LibrarySearcher(Searcher):
         if missing:
             raise ConfigError(f"{self._name} state is missing the fields {missing}")
         self._metric, self._mode = state["metric"], state["mode"]
+        self._tuner_space = state.get("tuner_space")
         for field in self._STATE_FIELDS:
             setattr(self, f"_{field}", state[field])
         self._lock = None

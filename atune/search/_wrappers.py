@@ -20,9 +20,16 @@ import anyio
 import anyio.to_thread
 
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import FINISHED, Searcher, SyncSearcher
+from atune.search._base import EXPERIMENT_STATE_FORMAT, FINISHED, Searcher, SyncSearcher
 
-__all__ = ["ConcurrencyLimiter", "Repeater", "SearchGenerator", "call_handler", "snapshot_of"]
+__all__ = [
+    "ConcurrencyLimiter",
+    "Repeater",
+    "SearchGenerator",
+    "call_handler",
+    "experiment_state",
+    "snapshot_of",
+]
 
 #: Config key a Repeater sets to the repetition index (usable as a seed).
 TRIAL_INDEX = "__trial_index__"
@@ -34,6 +41,24 @@ async def snapshot_of(searcher: Any) -> dict[str, Any]:
     if snapshot is not None:
         return await snapshot()  # type: ignore[no-any-return]
     return searcher.get_state()  # type: ignore[no-any-return]
+
+
+async def experiment_state(searcher: Searcher) -> dict[str, Any]:
+    """What a Tuner saves: the state of the searcher it was given, and of its own wrappers.
+
+    The wrappers the Tuner added (``SearchGenerator``, the ``ConcurrencyLimiter`` of
+    ``max_concurrent_trials``) are saved apart, so :meth:`Searcher.restore` on a
+    searcher built like the user's reads the file directly.
+    """
+    wrappers = []
+    while isinstance(searcher, _Wrapper) and searcher._added_by_tuner:
+        wrappers.append({k: v for k, v in searcher.__dict__.items() if k != "searcher"})
+        searcher = searcher.searcher
+    return {
+        "format": EXPERIMENT_STATE_FORMAT,
+        "searcher": await snapshot_of(searcher),
+        "wrappers": wrappers,
+    }
 
 
 #: The handlers of a SyncSearcher that run in a worker thread (when ``offload`` is set).
@@ -69,6 +94,9 @@ async def _call_sync_searcher(searcher: SyncSearcher, name: str, *args: Any, **k
 
 class _Wrapper(Searcher):
     """Forwards the protocol to ``searcher``; subclasses change what they need."""
+
+    #: Set on the wrappers a Tuner adds itself (saved apart from the user's searcher).
+    _added_by_tuner = False
 
     def __init__(self, searcher: Searcher) -> None:
         if not isinstance(searcher, Searcher):

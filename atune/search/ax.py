@@ -517,7 +517,7 @@ class AxSearch(LibrarySearcher):
         self._constants, self._choices = out.constants, out.choices
         self._encode_points()
 
-    def set_search_properties(
+    def _set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
         """Take the Tuner's metric, mode and (unless a space or client was given) space."""

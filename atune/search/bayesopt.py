@@ -238,7 +238,7 @@ class BayesOptSearch(LibrarySearcher):
             kwargs["acquisition_function"] = self._acquisition
         self._optimizer = bo.BayesianOptimization(**kwargs)
 
-    def set_search_properties(
+    def _set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
         """Take the Tuner's metric, mode and (unless one was given) param space."""

@@ -399,7 +399,7 @@ class TuneBOHB(LibrarySearcher):
             raise ConfigError(f"TuneBOHB: `{where}` does not fit the search space: {exc}") from exc
         return values
 
-    def set_search_properties(
+    def _set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
         """Take the Tuner's metric, mode and (unless one was given) param space."""

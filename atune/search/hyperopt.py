@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import FINISHED
 from atune.search._domain import LogUniform, Normal, _q_float_range, _q_value, _unwrap
 from atune.search._flat import (
     Path,
@@ -217,8 +216,6 @@ class HyperOptSearch(LibrarySearcher):
         self._has_space = False
         if space is not None:
             self._set_space(space)
-        self._num_samples: int | None = None
-        self._suggested = 0
         self._next_point = 0
         self._trials: Any = None
         self._domain: Any = None
@@ -272,18 +269,15 @@ class HyperOptSearch(LibrarySearcher):
             return self._native
         return {label: param.expr for label, (_, param) in self._params.items()}
 
-    def set_search_properties(
+    def _set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
-        """Take the Tuner's metric, mode, param space and ``num_samples``.
+        """Take the Tuner's metric, mode and param space.
 
         A searcher built with its own ``space`` keeps it; the Tuner's param space may
         then hold only constants, which are merged into every config.
         """
         self._fill_metric_mode(metric, mode)
-        num_samples = spec.get("num_samples")
-        if isinstance(num_samples, int) and not isinstance(num_samples, bool) and num_samples > 0:
-            self._num_samples = num_samples
         if self._has_space:
             if config and has_domains(config):
                 self._reject_second_space(param_name(p) for p, _ in find_domains(config, "-"))
@@ -426,14 +420,11 @@ class HyperOptSearch(LibrarySearcher):
     # ----------------------------------------------------------------- protocol
 
     async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        """The next config from TPE (``FINISHED`` after ``num_samples`` configs)."""
+        """The next config from TPE."""
         self._require_ready(self._has_space)
-        if self._num_samples is not None and self._suggested >= self._num_samples:
-            return FINISHED
         seed = int(self._rng.integers(_SEED_BOUND))
         tid, config = await self._run_model(self._ask, seed)
         self._live[trial_id] = tid
-        self._suggested += 1
         return config
 
     async def on_trial_complete(
@@ -473,8 +464,6 @@ class HyperOptSearch(LibrarySearcher):
         "native",
         "constants",
         "has_space",
-        "num_samples",
-        "suggested",
         "next_point",
         "trials",
         "live",

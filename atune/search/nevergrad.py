@@ -191,7 +191,7 @@ class NevergradSearch(LibrarySearcher):
         except TypeError as exc:
             raise ConfigError(f"cannot build the Nevergrad optimizer: {exc}") from exc
 
-    def set_search_properties(
+    def _set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
         """Take the Tuner's metric, mode and (unless one was given) param space."""

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._base import FINISHED
 from atune.search._domain import LogUniform, Normal, _q_float_range, _q_value, _unwrap
 from atune.search._flat import (
     Path,
@@ -239,8 +238,6 @@ class OptunaSearch(LibrarySearcher):
         self._has_space = False
         if space is not None:
             self._set_space(ot, space)
-        self._num_samples: int | None = None
-        self._suggested = 0
         self._study: Any = None
         self._ot_trials: dict[str, Any] = {}  # trial_id -> live optuna Trial
 
@@ -272,23 +269,16 @@ class OptunaSearch(LibrarySearcher):
             return self._native
         return {p.name: p.distribution for p in self._params}
 
-    def set_search_properties(
+    def _set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
-        """Take the Tuner's metric, mode, param space and ``num_samples``.
+        """Take the Tuner's metric, mode and param space.
 
         A searcher built with its own ``space`` keeps it; the Tuner's param space may
         then hold only constants, which are merged into every config.
         """
         ot = _import_optuna()
-        if self._metric is None and metric is not None:
-            self._metric = metric
-        if self._mode is None and mode is not None:
-            self._mode = mode
-        self._metric, self._mode = _check_metric_mode(self._metric, self._mode)
-        num_samples = spec.get("num_samples")
-        if isinstance(num_samples, int) and not isinstance(num_samples, bool) and num_samples > 0:
-            self._num_samples = num_samples
+        self._set_metric_mode(metric, mode)
         if self._has_space:
             if config and has_domains(config):
                 self._reject_second_space(param_name(p) for p, _ in find_domains(config, "-"))
@@ -296,6 +286,14 @@ class OptunaSearch(LibrarySearcher):
         elif config is not None:
             self._set_space(ot, config)
         return True
+
+    def _set_metric_mode(self, metric: Any, mode: Any) -> None:
+        """Fill in metric and mode (lists for several objectives) where none were given."""
+        if self._metric is None and metric is not None:
+            self._metric = metric
+        if self._mode is None and mode is not None:
+            self._mode = mode
+        self._metric, self._mode = _check_metric_mode(self._metric, self._mode)
 
     # ----------------------------------------------------------------- study
 
@@ -360,13 +358,10 @@ class OptunaSearch(LibrarySearcher):
     # ----------------------------------------------------------------- protocol
 
     async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        """Ask Optuna for the next config (``FINISHED`` after ``num_samples`` configs)."""
+        """Ask Optuna for the next config."""
         self._require_ready(self._has_space)
-        if self._num_samples is not None and self._suggested >= self._num_samples:
-            return FINISHED
         ot_trial, config = await self._run_model(_quietly(self._ask))
         self._ot_trials[trial_id] = ot_trial
-        self._suggested += 1
         return config
 
     async def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
@@ -430,8 +425,6 @@ class OptunaSearch(LibrarySearcher):
         "define_by_run",
         "constants",
         "has_space",
-        "num_samples",
-        "suggested",
         "study",
         "ot_trials",
     )

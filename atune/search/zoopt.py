@@ -441,7 +441,7 @@ class ZOOptSearch(LibrarySearcher):
         values = {name: flat[name] for name in dims}
         return values, [dim.internal(values[name]) for name, dim in dims.items()]
 
-    def set_search_properties(
+    def _set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
         """Take the Tuner's metric, mode, ``num_samples`` and (without dim_dict) space."""
@@ -459,8 +459,7 @@ class ZOOptSearch(LibrarySearcher):
                 )
         if self._own_space or self._optimizer is not None:
             params, constants = split_space(config or {}, "param_space", native=())
-            if self._own_space:
-                self._reject_second_space(params)
+            self._reject_second_space(params)
             self._constants = {**constants, **self._constants}
             return True
         self._set_space(config or {}, "param_space")

@@ -230,6 +230,6 @@ async def test_sync_searcher_gets_num_samples_and_its_state_is_saved(storage, cl
     assert sorted(searcher.told) == [12, 22, 32, 42]
     with open(os.path.join(grid.experiment_path, "searcher-state.pkl"), "rb") as f:
         state = pickle.load(f)
-    assert state["searcher"]["n"] == 4  # the SearchGenerator wraps the user's searcher
+    assert state["searcher"]["n"] == 4  # the state of the searcher given to the Tuner
     if cls is ThreadedGrid:
         assert threading.get_ident() not in searcher.threads

@@ -12,7 +12,6 @@ hyperopt = pytest.importorskip("hyperopt")
 
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
-from atune.search import FINISHED  # noqa: E402
 from atune.search.hyperopt import HyperOptSearch  # noqa: E402
 from tests.unit.search_helpers import assert_beats_random, quadratic  # noqa: E402
 
@@ -240,12 +239,6 @@ async def test_own_space_rejects_domains_in_param_space():
     searcher = HyperOptSearch(space={"x": hp.uniform("x", 0, 1)}, metric="loss", mode="min")
     with pytest.raises(ConfigError, match="own `space`"):
         searcher.set_search_properties(None, None, {"y": tune.uniform(0, 1)})
-
-
-async def test_num_samples_bounds_the_suggestions():
-    searcher = make({"x": tune.uniform(0, 1)}, num_samples=1)
-    assert isinstance(await searcher.suggest("a"), dict)
-    assert await searcher.suggest("b") == FINISHED
 
 
 # ----------------------------------------------------------------------- quality

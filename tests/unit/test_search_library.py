@@ -81,7 +81,14 @@ async def test_state_round_trip_and_version_check():
     toy = Toy()
     await toy.suggest("a")
     state = toy.get_state()
-    assert state == {"version": 1, "metric": "loss", "mode": "min", "n": 1, "delay": 0.0}
+    assert state == {
+        "version": 1,
+        "metric": "loss",
+        "mode": "min",
+        "tuner_space": None,
+        "n": 1,
+        "delay": 0.0,
+    }
     other = Toy()
     other.set_state(state)
     assert other.restored and (await other.suggest("b")) == {"x": 2}

@@ -11,7 +11,6 @@ optuna = pytest.importorskip("optuna")
 
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
-from atune.search import FINISHED  # noqa: E402
 from atune.search.optuna import OptunaSearch  # noqa: E402
 from tests.unit.search_helpers import assert_beats_random  # noqa: E402
 
@@ -226,13 +225,6 @@ async def test_evaluated_rewards_are_added_as_finished_trials():
     await searcher.suggest("a")
     values = [t.value for t in searcher._study.trials if t.value is not None]
     assert values == [0.01, 0.81]
-
-
-async def test_num_samples_bounds_the_suggestions():
-    searcher = make({"x": tune.uniform(0, 1)}, num_samples=2)
-    assert isinstance(await searcher.suggest("a"), dict)
-    assert isinstance(await searcher.suggest("b"), dict)
-    assert await searcher.suggest("c") == FINISHED
 
 
 def test_bad_sampler_type():

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import atune as tune
+from atune.errors import ConfigError
 from atune.search import (
     FINISHED,
     BasicVariantGenerator,
@@ -111,7 +112,11 @@ def case(name: str) -> Case:
 
 
 def prepared(c: Case, seed: int = 0, points=None, num_samples: int = -1) -> Searcher:
-    searcher = c.make(seed, points)
+    return prepared_from(c.make(seed, points), c, num_samples)
+
+
+def prepared_from(searcher: Searcher, c: Case, num_samples: int = -1) -> Searcher:
+    """``searcher`` as a Tuner sets it up: wrapped for the budget, given the space."""
     if not isinstance(searcher, (BasicVariantGenerator, SearchGenerator)):
         searcher = SearchGenerator(searcher)
     assert searcher.set_search_properties("loss", "min", c.space, num_samples=num_samples)
@@ -137,6 +142,8 @@ async def run_trials(searcher: Searcher, n: int, start: int = 0) -> list[dict[st
 
 
 NAMES = sorted(CASES)
+#: Searchers that take whatever space each Tuner gives (no model tied to one space).
+WITHOUT_OWN_SPACE = {"basic_variant", "concurrency_limited", "repeater"}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -177,6 +184,22 @@ async def test_save_then_restore_gives_the_same_next_suggestion(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
+async def test_restored_searcher_continues_in_a_new_tuner_with_the_same_space(name, tmp_path):
+    """save → restore into a searcher built like the first → the Tuner's param space again."""
+    c = case(name)
+    searcher = prepared(c, seed=5)
+    await run_trials(searcher, 5)
+    inner = searcher.searcher if isinstance(searcher, SearchGenerator) else searcher
+    path = str(tmp_path / "state.pkl")
+    inner.save(path)  # the state a Tuner writes to searcher-state.pkl
+    expected = await searcher.suggest("t5")
+    restored = c.make(5, None)
+    restored.restore(path)
+    again = prepared_from(restored, c, num_samples=10)  # what a new Tuner does
+    assert await again.suggest("t5") == expected
+
+
+@pytest.mark.parametrize("name", NAMES)
 async def test_errored_trials_do_not_break_the_search(name):
     c = case(name)
     searcher = prepared(c)
@@ -198,3 +221,17 @@ async def test_finishes_when_the_budget_is_spent(name):
 
 def test_loss_helper_has_its_optimum_at_x_1():
     assert math.isclose(loss({"x": 1.0, "c": "a"}), 0.0)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in WITHOUT_OWN_SPACE])
+async def test_restored_searcher_refuses_a_different_space(name, tmp_path):
+    c = case(name)
+    searcher = prepared(c, seed=5)
+    await run_trials(searcher, 2)
+    path = str(tmp_path / "state.pkl")
+    searcher.searcher.save(path)
+    restored = c.make(5, None)
+    restored.restore(path)
+    other = {**c.space, "x": tune.uniform(-1.0, 1.0)}
+    with pytest.raises(ConfigError, match="already searches the param_space it was given"):
+        SearchGenerator(restored).set_search_properties("loss", "min", other)
