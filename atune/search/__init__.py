@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atune.errors import ConfigError
+from atune.errors import ConfigError, ConfigTypeError
 from atune.search._base import FINISHED, Searcher, SyncSearcher
 from atune.search._wrappers import ConcurrencyLimiter, Repeater, SearchGenerator
 from atune.search.ask_tell import AskedTrial, AskTell
@@ -65,6 +65,7 @@ _SEARCHERS: dict[str, str] = {
 def create_searcher(search_alg: str, **kwargs: Any) -> Searcher:
     """Build a searcher from its name, e.g. ``create_searcher("optuna", seed=0)``."""
     import importlib
+    import inspect
 
     key = search_alg.lower()
     if key not in _SEARCHERS:
@@ -73,6 +74,14 @@ def create_searcher(search_alg: str, **kwargs: Any) -> Searcher:
         )
     module, _, name = _SEARCHERS[key].partition(":")
     cls = getattr(importlib.import_module(module), name)
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        accepted = ", ".join(p for p in signature.parameters if p not in ("args", "kwargs"))
+        raise ConfigTypeError(
+            f"search_alg {search_alg!r} ({name}): {exc}; it takes: {accepted}"
+        ) from None
     return cls(**kwargs)
 
 

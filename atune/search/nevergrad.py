@@ -80,7 +80,8 @@ class NevergradSearch(LibrarySearcher):
             ``ng.optimizers.OnePlusOne``, ``ng.optimizers.CMA``), built here with the
             converted space, or an optimiser instance that already holds its
             parametrization (then ``space`` must be None, or a list naming the entries
-            of an array parametrization).
+            of an array parametrization). None (atune extension; Ray Tune requires
+            one): ``ng.optimizers.OnePlusOne``, a robust default that needs no budget.
         optimizer_kwargs: Extra arguments for building ``optimizer`` (e.g. ``budget``,
             ``num_workers``); only with a class.
         space: atune domains (``uniform`` → ``Scalar``, ``loguniform`` → ``Log``,
@@ -117,6 +118,8 @@ class NevergradSearch(LibrarySearcher):
         super().__init__(metric, mode)
         from nevergrad.optimization.base import ConfiguredOptimizer, Optimizer
 
+        if optimizer is None:
+            optimizer = ng.optimizers.OnePlusOne
         if optimizer_kwargs is not None and not isinstance(optimizer_kwargs, dict):
             raise ConfigTypeError(f"`optimizer_kwargs` must be a dict, got {optimizer_kwargs!r}")
         self._factory: Any = None

@@ -137,9 +137,16 @@ def test_instance_with_a_dict_space_is_rejected() -> None:
         NevergradSearch(optimizer, space=SPACE)
 
 
-def test_missing_optimizer_is_rejected() -> None:
+def test_wrong_optimizer_is_rejected() -> None:
     with pytest.raises(ConfigTypeError, match="`optimizer` must be"):
-        NevergradSearch(space=SPACE)
+        NevergradSearch("OnePlusOne", space=SPACE)
+
+
+async def test_no_optimizer_means_one_plus_one() -> None:
+    searcher = NevergradSearch(space=SPACE, metric="loss", mode="min", seed=0)
+    configs = await run(searcher, 6)
+    assert len(configs) == 6 and all(-5 <= c["x"] <= 5 and 0 <= c["y"] <= 10 for c in configs)
+    assert type(searcher._optimizer).__name__ == "_OnePlusOne"
 
 
 @pytest.mark.parametrize(

@@ -235,3 +235,55 @@ async def test_restored_searcher_refuses_a_different_space(name, tmp_path):
     other = {**c.space, "x": tune.uniform(-1.0, 1.0)}
     with pytest.raises(ConfigError, match="already searches the param_space it was given"):
         SearchGenerator(restored).set_search_properties("loss", "min", other)
+
+
+# ----------------------------------------------------------------------- by name
+
+BY_NAME = {
+    "random": "BasicVariantGenerator",
+    "variant_generator": "BasicVariantGenerator",
+    "basic_variant": "BasicVariantGenerator",
+    "optuna": "OptunaSearch",
+    "hyperopt": "HyperOptSearch",
+    "bayesopt": "BayesOptSearch",
+    "nevergrad": "NevergradSearch",
+    "zoopt": "ZOOptSearch",
+    "bohb": "TuneBOHB",
+    "ax": "AxSearch",
+}
+_NAME_NEEDS = {
+    "optuna": "optuna",
+    "hyperopt": "hyperopt",
+    "bayesopt": "bayes_opt",
+    "nevergrad": "nevergrad",
+    "zoopt": "zoopt",
+    "bohb": "hpbandster",
+    "ax": "ax",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_every_searcher_can_be_named(name):
+    from atune.search import create_searcher
+
+    needs = _NAME_NEEDS.get(name)
+    if needs is not None and importlib.util.find_spec(needs) is None:
+        pytest.skip(f"{needs} is not installed")
+    searcher = create_searcher(name.upper())  # names are case-insensitive
+    assert type(searcher).__name__ == BY_NAME[name]
+    tuner = tune.Tuner(
+        lambda config: None,
+        param_space={"x": tune.uniform(0, 1)},
+        tune_config=tune.TuneConfig(metric="loss", mode="min", search_alg=name, num_samples=2),
+    )
+    assert tuner is not None
+
+
+def test_unknown_name_and_bad_arguments_are_clear_errors():
+    from atune.errors import ConfigTypeError
+    from atune.search import create_searcher
+
+    with pytest.raises(ConfigError, match=r"`search_alg` must be one of .*'optuna'"):
+        create_searcher("tpe")
+    with pytest.raises(ConfigTypeError, match=r"'random' \(BasicVariantGenerator\).*it takes:"):
+        create_searcher("random", seeed=1)
