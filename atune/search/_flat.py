@@ -144,14 +144,20 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def split_space(
-    space: dict[str, Any], where: str = "param_space", native: tuple[type, ...] = (tuple,)
+    space: dict[str, Any],
+    where: str = "param_space",
+    native: tuple[type, ...] = (tuple,),
+    searcher: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a nested space into ``({"a/b": Domain or native value}, {"a/b": constant})``.
 
     A leaf is a search parameter when it is a :class:`Domain` or, for native spaces, a
     ``(lower, upper)`` tuple of two numbers (when ``tuple`` is in ``native``) or an
-    instance of another ``native`` type; ``grid_search`` is reported to the caller as
-    a parameter holding the grid dict. Everything else is a constant.
+    instance of another ``native`` type. Everything else is a constant.
+
+    With ``searcher`` (a name for messages), a ``grid_search`` axis or a ``sample_from``
+    function, which model-based searchers cannot search, raises :class:`ConfigError`;
+    without it, a grid axis is reported as a parameter holding the grid dict.
     """
     params: dict[str, Any] = {}
     constants: dict[str, Any] = {}
@@ -159,6 +165,8 @@ def split_space(
     def walk(node: dict[str, Any], prefix: str) -> None:
         for key, value in node.items():
             path = _join(prefix, key, where)
+            if searcher is not None:
+                _check_searchable(searcher, path, value)
             if _is_grid(value):
                 params[path] = value
             elif isinstance(value, dict) and value:
@@ -172,6 +180,19 @@ def split_space(
         raise ConfigTypeError(f"`{where}` must be a dict, got {space!r}")
     walk(space, "")
     return params, constants
+
+
+def _check_searchable(searcher: str, path: str, value: Any) -> None:
+    if _is_grid(value) or (isinstance(value, Domain) and value.is_grid()):
+        raise ConfigError(
+            f"{searcher} cannot search the grid_search parameter {path!r}; use "
+            "atune.choice([...]) instead, or the default BasicVariantGenerator for grids"
+        )
+    if isinstance(value, Domain) and value.is_function():
+        raise ConfigError(
+            f"{searcher} cannot search the sample_from function {path!r}; use a "
+            "distribution (atune.uniform, atune.randint, atune.choice, ...) instead"
+        )
 
 
 def _is_native(value: Any, native: tuple[type, ...]) -> bool:

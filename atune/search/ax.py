@@ -128,11 +128,6 @@ class _Converted:
 
 def _from_domain(api: Any, out: _Converted, name: str, domain: Any) -> None:
     """Add the atune domain ``domain`` named ``name`` to ``out``."""
-    if isinstance(domain, dict):  # grid_search
-        raise ConfigError(
-            f"AxSearch cannot search the grid_search parameter {name!r}; use "
-            "atune.choice([...]) instead, or the default BasicVariantGenerator for grids"
-        )
     if not isinstance(domain, (Float, Integer, Categorical)):
         assert isinstance(domain, Domain)
         raise ConfigError(
@@ -494,7 +489,7 @@ class AxSearch(LibrarySearcher):
             for i, param in enumerate(space):
                 _from_native(api, out, i, param)
         elif isinstance(space, dict):
-            params, constants = split_space(space, where, native=())
+            params, constants = split_space(space, where, native=(), searcher="AxSearch")
             for name, domain in params.items():
                 _from_domain(api, out, name, domain)
             out.constants.update(constants)

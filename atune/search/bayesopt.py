@@ -86,12 +86,6 @@ def _to_bounds(path: str, value: Any) -> tuple[float, float]:
                 f"BayesOptSearch needs finite bounds with lower < upper for {path!r}, got {value!r}"
             )
         return lower, upper
-    if isinstance(value, dict):  # grid_search
-        raise ConfigError(
-            f"BayesOptSearch cannot search the grid_search parameter {path!r}: BayesOpt "
-            "searches continuous ranges only. Use atune.uniform(lower, upper), or "
-            "BasicVariantGenerator for grids."
-        )
     if not isinstance(value, Float):
         assert isinstance(value, Domain)
         raise ConfigError(
@@ -212,7 +206,7 @@ class BayesOptSearch(LibrarySearcher):
     # ----------------------------------------------------------------- setup
 
     def _set_space(self, space: dict[str, Any], where: str) -> None:
-        params, constants = split_space(space, where)
+        params, constants = split_space(space, where, searcher="BayesOptSearch")
         if not params:
             raise ConfigError(f"BayesOptSearch needs at least one parameter to search in `{where}`")
         bounds = {path: _to_bounds(path, value) for path, value in params.items()}

@@ -134,11 +134,6 @@ class _Param:
 
 def _hyperparameter(cs: Any, name: str, domain: Any) -> tuple[Any, _Param] | Any:
     """One atune domain as ``(ConfigSpace hyperparameter, _Param)``, or ``_Fixed(value)``."""
-    if isinstance(domain, dict):  # grid_search, reported by split_space
-        raise ConfigError(
-            f"TuneBOHB cannot search the grid_search parameter {name!r}; use "
-            "atune.choice([...]) instead"
-        )
     if not isinstance(domain, (Float, Integer, Categorical)):
         assert isinstance(domain, Domain)
         raise ConfigError(
@@ -146,11 +141,6 @@ def _hyperparameter(cs: Any, name: str, domain: Any) -> tuple[Any, _Param] | Any
             "uniform/loguniform/randint/lograndint/choice domains or their quantized forms"
         )
     if isinstance(domain, Categorical):
-        if domain.is_grid():
-            raise ConfigError(
-                f"TuneBOHB cannot search the grid_search parameter {name!r}; use "
-                "atune.choice([...]) instead"
-            )
         categories = tuple(domain.categories)
         if len(categories) == 1:
             return _Fixed(categories[0])
@@ -336,7 +326,7 @@ class TuneBOHB(LibrarySearcher):
     def _build(self, space: dict[str, Any], where: str) -> None:
         """Convert an atune space to a ConfigurationSpace and build BOHB."""
         cs, _ = _import_libraries()
-        params, self._constants = split_space(space, where, native=())
+        params, self._constants = split_space(space, where, native=(), searcher="TuneBOHB")
         if not params:
             return
         config_space = cs.ConfigurationSpace()

@@ -29,11 +29,6 @@ def _to_parameter(ng: Any, path: str, value: Any) -> tuple[Any, Any]:
     """One atune domain as ``(nevergrad parameter, q or None)``; q rounds the values."""
     if isinstance(value, ng.p.Parameter):
         return value, None
-    if isinstance(value, dict):  # grid_search
-        raise ConfigError(
-            f"NevergradSearch cannot search the grid_search parameter {path!r}; use "
-            "atune.choice([...]) instead"
-        )
     if not isinstance(value, (Float, Integer, Categorical)):
         assert isinstance(value, Domain)
         raise ConfigError(
@@ -177,7 +172,9 @@ class NevergradSearch(LibrarySearcher):
         if isinstance(space, ng.p.Parameter):
             parametrization = space
         else:
-            params, self._constants = split_space(space, where, native=(ng.p.Parameter,))
+            params, self._constants = split_space(
+                space, where, native=(ng.p.Parameter,), searcher="NevergradSearch"
+            )
             if not params:
                 raise ConfigError(f"NevergradSearch needs at least one parameter in `{where}`")
             converted = {}

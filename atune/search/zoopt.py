@@ -152,22 +152,7 @@ class _Dim:
 
 def _convert_domain(path: str, domain: Any) -> _Dim:
     """One atune domain as a ZOOpt dimension, or a ConfigError naming ``path``."""
-    if isinstance(domain, dict):  # grid_search
-        raise ConfigError(
-            f"ZOOptSearch cannot search the grid_search parameter {path!r}; use "
-            "atune.choice([...]) instead, or the default BasicVariantGenerator for grids"
-        )
-    if domain.is_function():
-        raise ConfigError(
-            f"ZOOptSearch cannot search the sample_from function {path!r}; use a "
-            "distribution (atune.uniform, atune.randint, atune.choice, ...) instead"
-        )
     if isinstance(domain, Categorical):
-        if domain.is_grid():
-            raise ConfigError(
-                f"ZOOptSearch cannot search the grid parameter {path!r}; use "
-                "atune.choice([...]) instead"
-            )
         categories = tuple(domain.categories)
         return _Dim("grid", (_GRID, list(range(len(categories)))), domain, categories=categories)
     if not isinstance(domain, (Float, Integer)):
@@ -402,7 +387,7 @@ class ZOOptSearch(LibrarySearcher):
     # ----------------------------------------------------------------- setup
 
     def _set_space(self, space: dict[str, Any], where: str) -> None:
-        params, constants = split_space(space, where, native=())
+        params, constants = split_space(space, where, native=(), searcher="ZOOptSearch")
         if where == "dim_dict":  # ZOOpt's own tuples are no constants there
             params.update({k: v for k, v in constants.items() if _looks_native(v)})
             constants = {k: v for k, v in constants.items() if k not in params}

@@ -113,7 +113,7 @@ async def test_nested_space_and_constants() -> None:
         ({"n": tune.qloguniform(1, 100, 1)}, "does not combine a log scale"),
         ({"n": tune.qlograndint(1, 100, 2)}, "does not combine a log scale"),
         ({"g": tune.grid_search([1, 2])}, "grid_search parameter 'g'"),
-        ({"f": tune.sample_from(lambda _: 1)}, "type Function: 'f'"),
+        ({"f": tune.sample_from(lambda _: 1)}, "cannot search the sample_from function 'f'"),
         ({"q": tune.quniform(0, 1000, 0.001)}, "more than 10000"),
         ({"const": 1}, "at least one parameter"),
     ],

@@ -141,12 +141,16 @@ def test_loguniform_is_rejected_with_a_hint() -> None:
     [
         (tune.randint(0, 10), "Integer"),
         (tune.choice(["a", "b"]), "Categorical"),
-        (tune.sample_from(lambda _: 1), "Function"),
     ],
 )
 def test_non_float_domains_are_rejected(domain: Any, kind: str) -> None:
     with pytest.raises(ConfigError, match=rf"type {kind}: 'p'"):
         BayesOptSearch(space={"p": domain})
+
+
+def test_sample_from_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="cannot search the sample_from function 'p'"):
+        BayesOptSearch(space={"p": tune.sample_from(lambda _: 1)})
 
 
 def test_grid_search_is_rejected() -> None:

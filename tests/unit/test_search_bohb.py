@@ -122,7 +122,7 @@ async def run_native(searcher: TuneBOHB, n: int) -> list[dict[str, Any]]:
     ("space", "match"),
     [
         ({"g": tune.grid_search([1, 2])}, "grid_search parameter 'g'"),
-        ({"f": tune.sample_from(lambda _: 1)}, "cannot search 'f'"),
+        ({"f": tune.sample_from(lambda _: 1)}, "cannot search the sample_from function 'f'"),
         ({"n": tune.randn(0, 1)}, "normal distribution 'n'"),
     ],
 )

@@ -153,7 +153,7 @@ async def test_no_optimizer_means_one_plus_one() -> None:
     ("space", "match"),
     [
         ({"g": tune.grid_search([1, 2])}, "grid_search parameter 'g'"),
-        ({"f": tune.sample_from(lambda _: 1)}, "type Function: 'f'"),
+        ({"f": tune.sample_from(lambda _: 1)}, "cannot search the sample_from function 'f'"),
     ],
 )
 def test_unsupported_domains_are_rejected(space: dict[str, Any], match: str) -> None:

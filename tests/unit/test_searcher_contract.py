@@ -287,3 +287,16 @@ def test_unknown_name_and_bad_arguments_are_clear_errors():
         create_searcher("tpe")
     with pytest.raises(ConfigTypeError, match=r"'random' \(BasicVariantGenerator\).*it takes:"):
         create_searcher("random", seeed=1)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in WITHOUT_OWN_SPACE])
+@pytest.mark.parametrize(
+    ("leaf", "kind"),
+    [(tune.grid_search([1, 2]), "grid_search"), (tune.sample_from(lambda _: 1), "sample_from")],
+)
+def test_grid_search_and_sample_from_are_clear_errors(name, leaf, kind):
+    c = case(name)
+    searcher = SearchGenerator(c.make(0, None))
+    with pytest.raises(ConfigError, match=kind) as info:
+        searcher.set_search_properties("loss", "min", {**c.space, "g": leaf})
+    assert "'g'" in str(info.value)
