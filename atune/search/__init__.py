@@ -41,6 +41,7 @@ from atune.search.sample import (
     sample_from,
     uniform,
 )
+from atune.search.suggestion import SuggestionAlgorithm
 from atune.search.variant_generator import count_variants, generate_variants
 
 #: Ray Tune's name for the base of search algorithms.
@@ -105,6 +106,7 @@ __all__ = [
     "SearchAlgorithm",
     "SearchGenerator",
     "Searcher",
+    "SuggestionAlgorithm",
     "SyncSearcher",
     "Uniform",
     "choice",

@@ -233,3 +233,30 @@ async def test_sync_searcher_gets_num_samples_and_its_state_is_saved(storage, cl
     assert state["searcher"]["n"] == 4  # the state of the searcher given to the Tuner
     if cls is ThreadedGrid:
         assert threading.get_ident() not in searcher.threads
+
+
+class Halving07(tune.search.SuggestionAlgorithm):
+    """A 0.7-style searcher, as written for Ray Tune 0.7."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.x = 64
+        self.results = []
+
+    def _suggest(self, trial_id):
+        if self.x < 1:
+            return None
+        self.x //= 2
+        return {"v": self.x}
+
+    def on_trial_complete(self, trial_id, result=None, error=False, early_terminated=False):
+        self.results.append(result["score"])
+
+
+async def test_07_suggestion_algorithm_drives_a_run(storage):
+    searcher = Halving07(max_concurrent=2, reward_attr="score")
+    grid = await run(
+        score_it, storage, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4)
+    ).fit()
+    assert sorted(r.config["v"] for r in grid) == [4, 8, 16, 32]
+    assert len(searcher.results) == 4
