@@ -13,7 +13,7 @@ hyperopt = pytest.importorskip("hyperopt")
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
 from atune.search.hyperopt import HyperOptSearch  # noqa: E402
-from tests.unit.search_helpers import assert_beats_random, quadratic  # noqa: E402
+from tests.unit.search_helpers import assert_beats_random, quadratic, run_trials  # noqa: E402
 
 hp = hyperopt.hp
 
@@ -49,19 +49,9 @@ def make(space: Any = SPACE, num_samples: int = 0, **kwargs: Any) -> HyperOptSea
     return searcher
 
 
-async def run(searcher: Any, n: int, objective: Any, prefix: str = "t") -> list[dict[str, Any]]:
-    configs = []
-    for i in range(n):
-        config = await searcher.suggest(f"{prefix}{i}")
-        assert isinstance(config, dict)
-        configs.append(config)
-        await searcher.on_trial_complete(f"{prefix}{i}", {"loss": objective(config)})
-    return configs
-
-
 async def test_suggestions_lie_inside_the_space_and_keep_constants():
     searcher = make(random_state_seed=0, n_initial_points=5)
-    for config in await run(searcher, 15, lambda c: c["x"] ** 2):
+    for config in await run_trials(searcher, 15, objective=lambda c: c["x"] ** 2):
         assert 1e-4 <= config["model"]["lr"] <= 1e-1
         assert config["model"]["layers"] in range(1, 5)
         assert isinstance(config["model"]["layers"], int)
@@ -78,7 +68,7 @@ async def test_suggestions_lie_inside_the_space_and_keep_constants():
 async def test_points_to_evaluate_come_first_with_choices_given_by_value():
     second = {**FULL_POINT, "act": "relu", "x": -0.5}
     searcher = make(points_to_evaluate=[FULL_POINT, second], random_state_seed=0)
-    configs = await run(searcher, 3, lambda c: c["x"] ** 2)
+    configs = await run_trials(searcher, 3, objective=lambda c: c["x"] ** 2)
     assert {k: configs[0][k] for k in FULL_POINT} == FULL_POINT
     assert {k: configs[1][k] for k in second} == second
 
@@ -98,9 +88,9 @@ async def test_partial_point_for_a_converted_space_is_rejected():
 
 async def test_seed_reproduces_the_first_suggestions():
     objective = lambda c: c["x"] ** 2  # noqa: E731
-    a = await run(make(random_state_seed=42, n_initial_points=3), 8, objective)
-    b = await run(make(random_state_seed=42, n_initial_points=3), 8, objective)
-    c = await run(make(random_state_seed=7, n_initial_points=3), 8, objective)
+    a = await run_trials(make(random_state_seed=42, n_initial_points=3), 8, objective=objective)
+    b = await run_trials(make(random_state_seed=42, n_initial_points=3), 8, objective=objective)
+    c = await run_trials(make(random_state_seed=7, n_initial_points=3), 8, objective=objective)
     assert a == b
     assert a != c
 
@@ -109,7 +99,7 @@ async def test_matches_hyperopt_fmin_with_the_same_seed():
     """The ask/tell loop is the one ``hyperopt.fmin`` runs: same seed, same trials."""
     space = {"x": tune.uniform(-2, 2), "y": tune.uniform(-2, 2)}
     searcher = make(space, random_state_seed=5, n_initial_points=4)
-    ours = [c["x"] for c in await run(searcher, 10, quadratic)]
+    ours = [c["x"] for c in await run_trials(searcher, 10, objective=quadratic)]
     trials = hyperopt.Trials()
     hyperopt.fmin(
         quadratic,
@@ -125,7 +115,7 @@ async def test_matches_hyperopt_fmin_with_the_same_seed():
 
 async def test_save_restore_gives_the_same_next_suggestion(tmp_path):
     searcher = make(random_state_seed=3, n_initial_points=4)
-    await run(searcher, 8, lambda c: (c["x"] - 0.3) ** 2)
+    await run_trials(searcher, 8, objective=lambda c: (c["x"] - 0.3) ** 2)
     pending = await searcher.suggest("live")
     path = str(tmp_path / "hyperopt.pkl")
     searcher.save(path)
@@ -201,7 +191,7 @@ async def test_conditional_space_from_a_choice_of_dicts():
         )
     }
     searcher = make(space, random_state_seed=0, n_initial_points=3)
-    configs = await run(searcher, 12, lambda c: c["opt"].get("momentum", 1.0))
+    configs = await run_trials(searcher, 12, objective=lambda c: c["opt"].get("momentum", 1.0))
     for config in configs:
         opt = config["opt"]
         if opt["name"] == "sgd":
@@ -228,7 +218,7 @@ async def test_native_hyperopt_space_with_points_by_label():
         points_to_evaluate=[{"width": 10.0, "act": "tanh", "arch": 0}],
     )
     searcher.set_search_properties(None, None, {"epochs": 3})
-    configs = await run(searcher, 6, lambda c: c["width"])
+    configs = await run_trials(searcher, 6, objective=lambda c: c["width"])
     assert configs[0] == {"width": 10.0, "act": "tanh", "arch": {"kind": "lin"}, "epochs": 3}
     for config in configs:
         assert 0 <= config["width"] <= 20 and config["act"] in ("relu", "tanh")

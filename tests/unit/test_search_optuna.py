@@ -12,7 +12,7 @@ optuna = pytest.importorskip("optuna")
 import atune as tune  # noqa: E402
 from atune.errors import ConfigError, ConfigTypeError  # noqa: E402
 from atune.search.optuna import OptunaSearch  # noqa: E402
-from tests.unit.search_helpers import assert_beats_random  # noqa: E402
+from tests.unit.search_helpers import assert_beats_random, run_trials  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -36,19 +36,9 @@ def make(space: Any = SPACE, num_samples: int = 0, **kwargs: Any) -> OptunaSearc
     return searcher
 
 
-async def run(searcher: Any, n: int, objective: Any, prefix: str = "t") -> list[dict[str, Any]]:
-    configs = []
-    for i in range(n):
-        config = await searcher.suggest(f"{prefix}{i}")
-        assert isinstance(config, dict)
-        configs.append(config)
-        await searcher.on_trial_complete(f"{prefix}{i}", {"loss": objective(config)})
-    return configs
-
-
 async def test_suggestions_lie_inside_the_space_and_keep_constants():
     searcher = make(seed=0)
-    for config in await run(searcher, 20, lambda c: c["x"] ** 2):
+    for config in await run_trials(searcher, 20, objective=lambda c: c["x"] ** 2):
         assert 1e-4 <= config["model"]["lr"] <= 1e-1
         assert config["model"]["layers"] in range(1, 5)
         assert isinstance(config["model"]["layers"], int)
@@ -89,16 +79,16 @@ async def test_points_to_evaluate_with_unknown_key_is_rejected():
 
 
 async def test_seed_reproduces_the_first_suggestions():
-    a = await run(make(seed=42), 12, lambda c: c["x"] ** 2)
-    b = await run(make(seed=42), 12, lambda c: c["x"] ** 2)
-    c = await run(make(seed=7), 12, lambda c: c["x"] ** 2)
+    a = await run_trials(make(seed=42), 12, objective=lambda c: c["x"] ** 2)
+    b = await run_trials(make(seed=42), 12, objective=lambda c: c["x"] ** 2)
+    c = await run_trials(make(seed=7), 12, objective=lambda c: c["x"] ** 2)
     assert a == b
     assert a != c
 
 
 async def test_save_restore_gives_the_same_next_suggestion(tmp_path):
     searcher = make(seed=3)
-    await run(searcher, 12, lambda c: (c["x"] - 0.3) ** 2)
+    await run_trials(searcher, 12, objective=lambda c: (c["x"] - 0.3) ** 2)
     pending = await searcher.suggest("live")  # a live trial travels with the state
     path = str(tmp_path / "optuna.pkl")
     searcher.save(path)
@@ -165,7 +155,9 @@ async def test_define_by_run_space_with_constants():
 
     searcher = OptunaSearch(space=space, metric="loss", mode="min", seed=0)
     searcher.set_search_properties(None, None, {"epochs": 5})
-    configs = await run(searcher, 15, lambda c: c["mlp"]["width"] if c["kind"] == "mlp" else 50)
+    configs = await run_trials(
+        searcher, 15, objective=lambda c: c["mlp"]["width"] if c["kind"] == "mlp" else 50
+    )
     for config in configs:
         assert config["fixed"] == 3 and config["epochs"] == 5
         if config["kind"] == "mlp":
@@ -192,7 +184,7 @@ async def test_native_optuna_distributions():
         space=space, metric="loss", mode="max", seed=0, points_to_evaluate=[{"a": {"x": 0.5}}]
     )
     searcher.set_search_properties(None, None, {})
-    configs = await run(searcher, 6, lambda c: c["a"]["x"])
+    configs = await run_trials(searcher, 6, objective=lambda c: c["a"]["x"])
     assert configs[0]["a"]["x"] == 0.5
     for config in configs:
         assert 0 <= config["a"]["x"] <= 1 and config["n"] in (1, 2, 3) and config["c"] in "uv"
@@ -257,7 +249,7 @@ async def test_optuna_info_lines_are_muted_only_at_the_default_verbosity(verbosi
     optuna_logger.addHandler(handler)
     optuna.logging.set_verbosity(verbosity)
     try:
-        await run(make({"x": tune.uniform(0, 1)}, seed=0), 3, lambda c: c["x"])
+        await run_trials(make({"x": tune.uniform(0, 1)}, seed=0), 3, objective=lambda c: c["x"])
         assert optuna.logging.get_verbosity() == verbosity  # restored after each call
     finally:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
