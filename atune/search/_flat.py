@@ -19,6 +19,7 @@ from typing import Any
 
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._domain import Domain
+from atune.search.variant_generator import _is_grid_dict
 
 __all__ = [
     "SEP",
@@ -37,20 +38,11 @@ __all__ = [
 #: Joins the keys of nested dicts into one parameter name, as in Ray Tune.
 SEP = "/"
 Path = tuple[Any, ...]
-_GRID = "grid_search"
 
 
 def param_name(path: Path) -> str:
     """The flat parameter name of ``path``: ``("model", "lr")`` -> ``"model/lr"``."""
     return SEP.join(str(key) for key in path)
-
-
-def _fmt(path: Path) -> str:
-    return "param_space" + "".join(f"[{key!r}]" for key in path)
-
-
-def _is_grid(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and _GRID in value
 
 
 def _join(prefix: str, key: Any, where: str) -> str:
@@ -67,7 +59,7 @@ def _join(prefix: str, key: Any, where: str) -> str:
 
 
 def _walk(value: Any, path: Path) -> Iterator[tuple[Path, Any]]:
-    if isinstance(value, Domain) or _is_grid(value):
+    if isinstance(value, Domain) or _is_grid_dict(value):
         yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
@@ -91,16 +83,7 @@ def find_domains(space: Any, searcher: str) -> list[tuple[Path, Domain]]:
     """
     found: list[tuple[Path, Domain]] = []
     for path, value in _walk(space, ()):
-        if _is_grid(value) or (isinstance(value, Domain) and value.is_grid()):
-            raise ConfigError(
-                f"{searcher} does not support grid_search, got one at {_fmt(path)}; "
-                "use tune.choice(...) instead, or the default BasicVariantGenerator"
-            )
-        if value.is_function():
-            raise ConfigError(
-                f"{searcher} cannot search a sample_from function, got one at {_fmt(path)}; "
-                "use a distribution (tune.uniform, tune.choice, ...) instead"
-            )
+        _check_searchable(searcher, param_name(path), value)
         found.append((path, value))
     return found
 
@@ -167,7 +150,7 @@ def split_space(
             path = _join(prefix, key, where)
             if searcher is not None:
                 _check_searchable(searcher, path, value)
-            if _is_grid(value):
+            if _is_grid_dict(value):
                 params[path] = value
             elif isinstance(value, dict) and value:
                 walk(value, path)
@@ -183,7 +166,7 @@ def split_space(
 
 
 def _check_searchable(searcher: str, path: str, value: Any) -> None:
-    if _is_grid(value) or (isinstance(value, Domain) and value.is_grid()):
+    if _is_grid_dict(value) or (isinstance(value, Domain) and value.is_grid()):
         raise ConfigError(
             f"{searcher} cannot search the grid_search parameter {path!r}; use "
             "atune.choice([...]) instead, or the default BasicVariantGenerator for grids"

@@ -52,7 +52,7 @@ async def experiment_state(searcher: Searcher) -> dict[str, Any]:
     """
     wrappers = []
     while isinstance(searcher, _Wrapper) and searcher._added_by_tuner:
-        wrappers.append({k: v for k, v in searcher.__dict__.items() if k != "searcher"})
+        wrappers.append(searcher._own_state())
         searcher = searcher.searcher
     return {
         "format": EXPERIMENT_STATE_FORMAT,
@@ -141,9 +141,12 @@ class _Wrapper(Searcher):
     def is_finished(self) -> bool:
         return self.searcher.is_finished()
 
+    def _own_state(self) -> dict[str, Any]:
+        """The wrapper's own attributes, without the wrapped searcher."""
+        return {k: v for k, v in self.__dict__.items() if k != "searcher"}
+
     def get_state(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k != "searcher"}
-        return {"wrapper": state, "searcher": self.searcher.get_state()}
+        return {"wrapper": self._own_state(), "searcher": self.searcher.get_state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state["wrapper"])
@@ -151,8 +154,7 @@ class _Wrapper(Searcher):
 
     async def snapshot(self) -> dict[str, Any]:
         inner = await snapshot_of(self.searcher)
-        state = {k: v for k, v in self.__dict__.items() if k != "searcher"}
-        return {"wrapper": state, "searcher": inner}
+        return {"wrapper": self._own_state(), "searcher": inner}
 
 
 class SearchGenerator(_Wrapper):

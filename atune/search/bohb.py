@@ -63,7 +63,7 @@ def _import_libraries() -> tuple[Any, Any]:
         "hpbandster.optimizers.config_generators.bohb", "TuneBOHB", "bohb", what="hpbandster"
     )
     quiet_logger("hpbandster")
-    _ignore_library_warnings()
+    ignore_warnings(*_IGNORED_WARNINGS)
     return cs, module.BOHB
 
 
@@ -74,10 +74,6 @@ _IGNORED_WARNINGS = (
     (DeprecationWarning, "", r"hpbandster\."),
     (FutureWarning, r".*entropy initialized numpy\.random\.Generator", ""),
 )
-
-
-def _ignore_library_warnings() -> None:
-    ignore_warnings(*_IGNORED_WARNINGS)
 
 
 class _Job:
@@ -432,7 +428,7 @@ class TuneBOHB(LibrarySearcher):
         Returns None while ``max_concurrent`` trials are running.
         """
         self._require_ready(self._space is not None)
-        _ignore_library_warnings()
+        ignore_warnings(*_IGNORED_WARNINGS)
         if self._max_concurrent and len(self._running) >= self._max_concurrent:
             return None
         values = self._points.pop(0) if self._points else await self._run_model(self._sample)
@@ -472,7 +468,7 @@ class TuneBOHB(LibrarySearcher):
         if loss is None:
             return
         self._budgets[trial_id].add(budget)
-        _ignore_library_warnings()
+        ignore_warnings(*_IGNORED_WARNINGS)
         await self._run_model(self._observe, values, budget, loss)
 
     async def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:

@@ -67,19 +67,23 @@ async def test_restored_searcher_continues_the_search(storage, name, max_concurr
     make, module = FACTORIES[name]
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed")
+
+    async def fit(searcher: Searcher, num_samples: int, experiment: str) -> Any:
+        return await tune.Tuner(
+            objective,
+            param_space=SPACE,
+            tune_config=tune.TuneConfig(
+                metric="loss",
+                mode="min",
+                search_alg=searcher,
+                num_samples=num_samples,
+                max_concurrent_trials=max_concurrent_trials,
+            ),
+            run_config=tune.RunConfig(storage_path=storage, name=experiment, verbose=0),
+        ).fit()
+
     searcher = make()
-    grid = await tune.Tuner(
-        objective,
-        param_space=SPACE,
-        tune_config=tune.TuneConfig(
-            metric="loss",
-            mode="min",
-            search_alg=searcher,
-            num_samples=6,
-            max_concurrent_trials=max_concurrent_trials,
-        ),
-        run_config=tune.RunConfig(storage_path=storage, name=f"restore_{name}", verbose=0),
-    ).fit()
+    grid = await fit(searcher, 6, f"restore_{name}")
     assert len(grid) == 6 and not grid.errors
     assert all(r.config["const"] == 7 for r in grid)
 
@@ -95,18 +99,7 @@ async def test_restored_searcher_continues_the_search(storage, name, max_concurr
     expected = await searcher.suggest("next")
     restored = make()
     restored.restore_from_dir(grid.experiment_path)
-    second = await tune.Tuner(
-        objective,
-        param_space=SPACE,
-        tune_config=tune.TuneConfig(
-            metric="loss",
-            mode="min",
-            search_alg=restored,
-            num_samples=3,
-            max_concurrent_trials=max_concurrent_trials,
-        ),
-        run_config=tune.RunConfig(storage_path=storage, name=f"again_{name}", verbose=0),
-    ).fit()
+    second = await fit(restored, 3, f"again_{name}")
     assert len(second) == 3 and not second.errors
     first = min(second, key=lambda r: r.path)  # trial 00000
     assert first.config == expected

@@ -157,7 +157,7 @@ def test_grid_search_is_rejected():
 
 
 def test_sample_from_is_rejected_naming_the_parameter():
-    with pytest.raises(ConfigError, match=r"sample_from.*\['a'\]\['f'\]"):
+    with pytest.raises(ConfigError, match="cannot search the sample_from function 'a/f'"):
         make({"a": {"f": tune.sample_from(lambda spec: 1)}})
 
 
