@@ -21,6 +21,8 @@ from atune.checkpoint import Checkpoint
 from atune.config import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
 from atune.errors import AtuneError, ConfigError, TuneError
 from atune.result_grid import Result, ResultGrid
+from atune.schedulers import create_scheduler
+from atune.search import create_searcher
 from atune.search.sample import (
     choice,
     grid_search,
@@ -36,7 +38,7 @@ from atune.search.sample import (
     sample_from,
     uniform,
 )
-from atune.session import get_checkpoint, get_context, get_trial_resources, report
+from atune.session import TuneContext, get_checkpoint, get_context, get_trial_resources, report
 from atune.stopper import Stopper
 from atune.trainable import Trainable, with_parameters, with_resources
 from atune.tuner import Tuner
@@ -63,10 +65,13 @@ __all__ = [
     "Trainable",
     "Trial",
     "TuneConfig",
+    "TuneContext",
     "TuneError",
     "Tuner",
     "__version__",
     "choice",
+    "create_scheduler",
+    "create_searcher",
     "get_checkpoint",
     "get_context",
     "get_trial_resources",

@@ -38,11 +38,12 @@ if sys.version_info < (3, 11):  # anyio depends on the backport there
 from atune import result as R
 from atune._executor._base import Executor, TrialHandle
 from atune._executor._worker import WorkerSpec
+from atune._metric import metric_number
 from atune._trial import Trial
 from atune.callbacks._base import Callback
 from atune.checkpoint import Checkpoint
 from atune.config import CheckpointConfig, FailureConfig
-from atune.errors import AtuneError, ConfigError, TrialWorkerDiedError
+from atune.errors import AtuneError, ClusterDiedError, ConfigError, TrialWorkerDiedError
 from atune.schedulers._base import TrialScheduler
 from atune.search._base import FINISHED, SEARCHER_STATE_FILE, Searcher
 from atune.search._wrappers import call_handler, experiment_state
@@ -70,8 +71,9 @@ MAX_UNFLUSHED_RESULTS = 8_192
 SEARCHER_SAVE_INTERVAL_S = 10.0
 #: How often loggers flush to disk and old checkpoints are deleted.
 FLUSH_INTERVAL_S = 0.5
-#: Trials created ahead of time when the searcher is the default random/grid search;
-#: model-based searchers get one pending trial, so they see results before suggesting.
+#: Trials created ahead of time when the searcher is the default random/grid search.
+#: A model-based searcher is asked for one config at a time, each when a trial can
+#: start with it, so every suggestion sees all results reported until then.
 MAX_PENDING_TRIALS = 16
 #: Upper bound on the length of the tag part of a trial directory name.
 MAX_LEN_IDENTIFIER = int(os.environ.get("TUNE_MAX_LEN_IDENTIFIER", "130"))
@@ -130,6 +132,7 @@ class Controller:
         self._idle_workers: list[TrialHandle] = []
         self._to_delete: list[str] = []
         self._metric_seen: set[str] = set()
+        self._metric_checked: set[str] = set()  # trials whose metric value was type-checked
         self._checked_stop_keys: set[str] = set()
         self._iteration = 0
         self._start_time = time.time()
@@ -138,6 +141,7 @@ class Controller:
         self._print_results = spec.verbose >= 2
         self._live = 0  # trials RUNNING (holding resources)
         self._warned_pause = False
+        self._warned_should_checkpoint = False
         self._warned_searcher_state = False
         self._next_searcher_save = time.monotonic() + SEARCHER_SAVE_INTERVAL_S
         self._handles: dict[str, TrialHandle] = {}  # workers of RUNNING trials
@@ -148,6 +152,7 @@ class Controller:
         self._unflushed = 0  # results recorded since the callbacks last flushed
         self._flush_needed = anyio.Event()
         self._flushed = anyio.Event()
+        self._cluster_lost: ClusterDiedError | None = None
 
     # ---------------------------------------------------------- scheduler API
     def get_trials(self) -> list[Trial]:
@@ -202,6 +207,7 @@ class Controller:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._background)
                 async with anyio.create_task_group() as trials_tg:
+                    outer.start_soon(self._watch_cluster, trials_tg.cancel_scope)
                     await self._schedule(trials_tg)
                 outer.cancel_scope.cancel()
         except BaseExceptionGroup as group:
@@ -211,11 +217,22 @@ class Controller:
                 raise leaves[0] from group
             raise
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_FLUSH_TIMEOUT_S):
-                await self._shutdown()
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(SHUTDOWN_FLUSH_TIMEOUT_S):
+                    await self._shutdown()
+                await self.executor.aclose()
         if self._fatal is not None:
             raise self._fatal
         return self.trials
+
+    async def _watch_cluster(self, trials: anyio.CancelScope) -> None:
+        """End the experiment at once, with a clear error, if the cluster dies."""
+        try:
+            await self.executor.watch()
+        except ClusterDiedError as exc:
+            self._cluster_lost = exc
+            self._fail_experiment(exc)
+            trials.cancel()  # nothing can be stopped gracefully any more
 
     async def _schedule(self, tg: anyio.abc.TaskGroup) -> None:
         while True:
@@ -223,9 +240,12 @@ class Controller:
             self._iteration += 1
             await self._hook("on_step_begin", self._iteration, self.trials)
             await self._finish_idle_trials()
-            if not self._stop_all:
+            # Fill every free slot: a model-based searcher is asked for one config at a
+            # time, each as soon as a trial can start with it.
+            while not self._stop_all:
                 await self._create_trials()
-                await self._start_trials(tg)
+                if not await self._start_trials(tg):
+                    break
             await self._hook("on_step_end", self._iteration, self.trials)
             running = self._live > 0
             startable = any(t.status in (Trial.PENDING, Trial.PAUSED) for t in self.trials)
@@ -260,11 +280,12 @@ class Controller:
     async def _create_trials(self) -> None:
         from atune.search.basic_variant import BasicVariantGenerator
 
-        bound = MAX_PENDING_TRIALS if isinstance(self.spec.searcher, BasicVariantGenerator) else 1
+        eager = isinstance(self.spec.searcher, BasicVariantGenerator)
+        bound = MAX_PENDING_TRIALS if eager else 1
         self._searcher_waiting = False
         while not self._searcher_finished and not self._stop_all:
             pending = sum(1 for t in self.trials if t.status == Trial.PENDING)
-            if pending >= bound:
+            if pending >= bound or (not eager and not self._slot_free()):
                 return
             index = len(self.trials)
             trial_id = f"{self._id_prefix}_{index:05d}"
@@ -287,6 +308,16 @@ class Controller:
                 return
             self.trials.append(trial)
             await self.spec.scheduler.on_trial_add(self, trial)
+
+    def _slot_free(self) -> bool:
+        """Could one more trial start now? Judged by the last trial's resource request.
+
+        A model-based searcher is asked for a config only then, so each suggestion
+        sees every result reported before a trial can use it.
+        """
+        if self._live == 0 or not self.trials:
+            return True
+        return self.has_resources_for_trial(self.trials[-1])
 
     def _new_trial(self, index: int, trial_id: str, config: dict[str, Any]) -> Trial:
         spec = self.spec
@@ -318,17 +349,21 @@ class Controller:
                 raise self._unschedulable_error(trial)
         return trial
 
-    async def _start_trials(self, tg: anyio.abc.TaskGroup) -> None:
+    async def _start_trials(self, tg: anyio.abc.TaskGroup) -> int:
+        """Start trials while the scheduler picks one that fits; return how many."""
+        started = 0
         while not self._stop_all:
             trial = await self.spec.scheduler.choose_trial_to_run(self)
             if trial is None or not self.has_resources_for_trial(trial):
-                return
+                return started
+            started += 1
             for k, v in trial.resources.items():
                 self._used[k] = self._used.get(k, 0.0) + v
             self._live += 1
             resume = trial.status == Trial.PAUSED
             trial.status = Trial.RUNNING
             tg.start_soon(self._run_trial, trial, resume, name=f"trial {trial.trial_id}")
+        return started
 
     # ------------------------------------------------------------ one trial
     async def _run_trial(self, trial: Trial, resume: bool) -> None:
@@ -339,32 +374,35 @@ class Controller:
         try:
             restoring = resume
             while True:
+                outcome: str
+                error: BaseException | None
                 try:
                     handle = await self._acquire_worker(trial, restore=restoring)
                 except TrialWorkerDiedError as exc:  # died while starting
                     await self._write_error(trial, exc, "")
-                    if await self._retry_or_fail(trial, exc):
-                        restoring = trial.checkpoint is not None
-                        continue
-                    cancelled = False
-                    return
-                self._handles[trial.trial_id] = handle
-                await self._hook(
-                    "on_trial_restore" if restoring else "on_trial_start",
-                    self._iteration,
-                    self.trials,
-                    trial=trial,
-                )
-                outcome, error = await self._stream(trial, handle)
+                    outcome, error = "error", exc
+                else:
+                    self._handles[trial.trial_id] = handle
+                    await self._hook(
+                        "on_trial_restore" if restoring else "on_trial_start",
+                        self._iteration,
+                        self.trials,
+                        trial=trial,
+                    )
+                    outcome, error = await self._stream(trial, handle)
                 if outcome == "error":
                     self._handles.pop(trial.trial_id, None)
                     self._discard_worker(handle)
                     handle = None
-                    if await self._retry_or_fail(trial, error):
-                        restoring = trial.checkpoint is not None
-                        continue
-                    cancelled = False
-                    return
+                    if not await self._retry_or_fail(trial, error):
+                        cancelled = False
+                        return
+                    if self._requeue_behind_waiting(trial):
+                        cancelled = False
+                        return
+                    restoring = trial.checkpoint is not None
+                    continue
+                assert handle is not None  # only an error comes without a worker
                 if outcome == TrialScheduler.PAUSE:
                     pool = await self._pause(trial, handle)
                     if self._requests.pop(trial.trial_id, None) == TrialScheduler.STOP:
@@ -386,6 +424,8 @@ class Controller:
                 await self._complete(trial, outcome)
                 cancelled = False
                 return
+        except ClusterDiedError:
+            return  # the cluster watch ends the experiment and marks the trial
         finally:
             self._handles.pop(trial.trial_id, None)
             with anyio.CancelScope(shield=True):
@@ -398,6 +438,24 @@ class Controller:
                     self._used[k] = self._used.get(k, 0.0) - v
                 self._live -= 1
                 self._changed.set()
+
+    def _requeue_behind_waiting(self, trial: Trial) -> bool:
+        """Send a failed trial to retry behind the trials waiting to start, if any.
+
+        It gives up its resources, goes back to PENDING at the end of the trial list
+        and restores from its latest checkpoint when it starts again, so a trial that
+        keeps failing (``max_failures=-1``) cannot starve the others.
+        """
+        waiting = any(
+            t is not trial and t.status in (Trial.PENDING, Trial.PAUSED) for t in self.trials
+        )
+        if not waiting:
+            return False  # retry at once, in the slot it holds
+        trial.status = Trial.PENDING
+        trial.restore_from = trial.restore_from or trial.checkpoint
+        self.trials.remove(trial)
+        self.trials.append(trial)
+        return True
 
     async def _retire_worker(self, handle: TrialHandle, *, graceful: bool) -> None:
         """Kill a worker; first let a class trainable kept for reuse run cleanup()."""
@@ -648,10 +706,17 @@ class Controller:
         trial.last_result = result
         trial.num_results += 1
         self._unflushed += 1
+        bad_metric: ConfigError | None = None
         if spec.metric is not None and spec.metric in result:
             self._metric_seen.add(trial.trial_id)
+            if trial.trial_id not in self._metric_checked and result[spec.metric] is not None:
+                self._metric_checked.add(trial.trial_id)
+                bad_metric = _check_metric_value(trial, spec.metric, result[spec.metric])
         if ckpt_path is not None:
             self._record_checkpoint(trial, Checkpoint(ckpt_path), result)
+        if bad_metric is not None:
+            self._fail_experiment(bad_metric)
+            return _DECISION_DONE
 
         stopper = spec.stopper
         stop = False
@@ -680,6 +745,13 @@ class Controller:
                 await hook(self._iteration, self.trials, trial, result)  # type: ignore[func-returns-value,misc]
             else:
                 hook(self._iteration, self.trials, trial, result)
+        # Set by a callback, as Ray Tune allows (a pause checkpoints on its own).
+        if (
+            result.get(R.SHOULD_CHECKPOINT)
+            and ckpt_path is None
+            and decision != TrialScheduler.PAUSE
+        ):
+            await self._checkpoint_requested(trial)
         if ckpt_path is not None:
             await self._hook("on_trial_save", self._iteration, self.trials, trial=trial)
             await self._hook(
@@ -736,6 +808,40 @@ class Controller:
             self._record_checkpoint(trial, Checkpoint(path), trial.last_result)
             await self._hook("on_trial_save", self._iteration, self.trials, trial=trial)
 
+    async def _checkpoint_requested(self, trial: Trial) -> None:
+        """``should_checkpoint`` in a recorded result: save where exact, else warn once.
+
+        A class trainable waiting at this result (lockstep, or a decision point) is
+        saved now, as Ray Tune does. One running ahead of the driver has already moved
+        past the result, so a save would hold a later state than it: not done. A
+        function trainable checkpoints only through ``report(checkpoint=...)``; Ray
+        Tune ignores the key for it without a word.
+        """
+        handle = self._handles.get(trial.trial_id)
+        if self.spec.trainable.kind == "class":
+            if handle is not None and self._held.get(trial.trial_id, False):
+                await self._save_now(trial, handle)
+                return
+            why = (
+                "the trainable runs ahead of the driver, so a save now would hold a later "
+                "state than this result. Return {'should_checkpoint': True} from step(), or "
+                "set CheckpointConfig(checkpoint_frequency=N)"
+            )
+        else:
+            why = (
+                "a function trainable is checkpointed only by the checkpoint it passes to "
+                "report(metrics, checkpoint=...) (Ray Tune ignores the key for function "
+                "trainables too). Pass a checkpoint to report() at that point instead"
+            )
+        if not self._warned_should_checkpoint:
+            self._warned_should_checkpoint = True
+            log.warning(
+                "Trial %s: a result has 'should_checkpoint': True (set by a callback or "
+                "reported by the trainable) and no checkpoint was taken: %s.",
+                trial.name,
+                why,
+            )
+
     async def _pause(self, trial: Trial, handle: TrialHandle) -> bool:
         """Checkpoint (class trainables at a decision point) and stop; True if reusable."""
         held = self._held.get(trial.trial_id, False)
@@ -773,7 +879,7 @@ class Controller:
             and not self._metric_seen
             and self._fatal is None
         ):
-            reported = sorted(k for k in result if k not in R.AUTO_RESULT_KEYS)
+            reported = sorted(k for k in result if k not in R.FILLED_RESULT_KEYS)
             self._fail_experiment(
                 ConfigError(
                     f"metric {spec.metric!r} was never reported by trial {trial.name} (it "
@@ -917,7 +1023,7 @@ class Controller:
         path = os.path.join(self.spec.experiment_path, SEARCHER_STATE_FILE)
 
         def _write() -> None:
-            tmp = f"{path}.tmp"
+            tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
             with open(tmp, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
@@ -956,10 +1062,14 @@ class Controller:
         return [status]  # type: ignore[list-item]
 
     async def _shutdown(self) -> None:
+        lost = self._cluster_lost
         idle, self._idle_workers = self._idle_workers, []
         for handle in idle:
-            await handle.stop(final=True)  # cleanup() of a trainable kept for reuse
+            if lost is None:
+                await handle.stop(final=True)  # cleanup() of a trainable kept for reuse
             self._discard_worker(handle)
+        if lost is not None:
+            await self._mark_lost_trials(lost)
         # Trials never started when stop-all hit are not part of the experiment.
         if self._stop_all:
             dropped = [t for t in self.trials if t.status == Trial.PENDING and not t.num_results]
@@ -970,9 +1080,30 @@ class Controller:
         await self._save_searcher()
         await self._hook("on_experiment_end", self.trials)
         await self._flush()
-        await self.executor.aclose()
         self._report_progress(done=True)
         sys.stdout.flush()
+
+    async def _mark_lost_trials(self, lost: ClusterDiedError) -> None:
+        """Trials that were running on a cluster that died end in ERROR; say so clearly."""
+        running = [t for t in self.trials if t.status == Trial.RUNNING]
+        for trial in running:
+            trial.status = Trial.ERROR
+            trial.error = lost
+            with anyio.move_on_after(2.0):
+                await self._write_error(trial, lost, "")
+        finished = sum(1 for t in self.trials if t.status == Trial.TERMINATED)
+        searcher = os.path.join(self.spec.experiment_path, SEARCHER_STATE_FILE)
+        self._fatal = ClusterDiedError(
+            f"the Ray cluster stopped under the experiment: {lost}. atune disconnected "
+            f"from it and ended the experiment: {finished} trials had finished, "
+            f"{len(running)} that were running are marked ERROR. Everything recorded is "
+            f"saved in {self.spec.experiment_path} (each trial's results and checkpoints, "
+            f"and the searcher's state in {searcher}). To continue, run the experiment "
+            "again: atune starts a new local Ray (or call ray.init(address=...) for your "
+            "cluster), and a model-based searcher continues its search with "
+            f"searcher.restore_from_dir({self.spec.experiment_path!r})."
+        )
+        self._fatal.__cause__ = lost
 
 
 def _lookup_path(config: dict[str, Any], key: str) -> tuple[bool, Any]:
@@ -983,6 +1114,19 @@ def _lookup_path(config: dict[str, Any], key: str) -> tuple[bool, Any]:
             return False, None
         value = value[part]
     return True, value
+
+
+def _check_metric_value(trial: Trial, metric: str, value: Any) -> ConfigError | None:
+    """The error for a non-numeric value of the experiment's metric, or None."""
+    if metric_number(value) is not None:
+        return None
+    return ConfigError(
+        f"trial {trial.name} reported the metric {metric!r} as {value!r} (a "
+        f"{type(value).__name__}), but TuneConfig(metric={metric!r}) must name a number (an "
+        f"int or a float; NaN is fine) to compare trials. Report a number, e.g. "
+        f"atune.report({{{metric!r}: float(...)}}), or set TuneConfig(metric=...) to a numeric "
+        "field."
+    )
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:

@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+from typing import Any
+
 from atune.errors import ConfigError
 
-__all__ = ["MetricMode", "legacy_metric_mode", "validate_mode"]
+__all__ = ["MetricMode", "is_rankable", "legacy_metric_mode", "metric_number", "validate_mode"]
+
+
+def metric_number(value: Any) -> float | None:
+    """``float(value)`` for a real number (NaN and inf included), else None.
+
+    Python and numpy ints and floats count; bools, strings and other objects do not.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+
+
+def is_rankable(score: float) -> bool:
+    """Whether a metric value takes part in "which trial is best" by default.
+
+    NaN and infinite values do not. This is the rule of
+    ``ResultGrid.get_best_result(filter_nan_and_inf=True)`` and of the status table's
+    "Current best trial" line.
+    """
+    return math.isfinite(score)
 
 
 def validate_mode(mode: str | None, *, name: str = "mode") -> str | None:

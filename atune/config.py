@@ -10,6 +10,7 @@ import datetime
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 from atune._metric import validate_mode
@@ -42,6 +43,12 @@ def _check_int(name: str, value: Any, minimum: int, *, allow_none: bool = True) 
         raise ConfigError(f"`{name}` must be >= {minimum}, got {value}")
 
 
+def _check_type(name: str, value: Any, types: type | tuple[type, ...], expected: str) -> None:
+    """Raise :class:`ConfigTypeError` unless ``value`` is None or one of ``types``."""
+    if value is not None and not isinstance(value, types):
+        raise ConfigTypeError(f"`{name}` must be {expected}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class CheckpointConfig:
     """Which checkpoints to keep, and when class trainables checkpoint.
@@ -65,6 +72,14 @@ class CheckpointConfig:
     def __post_init__(self) -> None:
         _check_int("num_to_keep", self.num_to_keep, 1)
         _check_int("checkpoint_frequency", self.checkpoint_frequency, 0, allow_none=False)
+        _check_type(
+            "checkpoint_score_attribute",
+            self.checkpoint_score_attribute,
+            str,
+            "a str (a result field) or None",
+        )
+        _check_type("checkpoint_score_order", self.checkpoint_score_order, str, "'max' or 'min'")
+        _check_type("checkpoint_at_end", self.checkpoint_at_end, bool, "a bool or None")
         if self.checkpoint_score_order not in ("max", "min"):
             raise ConfigError(
                 "`checkpoint_score_order` must be 'max' or 'min', "
@@ -87,6 +102,11 @@ class FailureConfig:
 
     def __post_init__(self) -> None:
         _check_int("max_failures", self.max_failures, -1, allow_none=False)
+        if not isinstance(self.fail_fast, (bool, str)):
+            raise ConfigTypeError(
+                f"`fail_fast` must be True, False or 'raise' (a bool or a str), "
+                f"got {self.fail_fast!r}"
+            )
         if self.fail_fast not in (True, False, "raise"):
             raise ConfigError(f"`fail_fast` must be True, False or 'raise', got {self.fail_fast!r}")
 
@@ -126,9 +146,21 @@ class TuneConfig:
     trial_dirname_creator: Callable[[Trial], str] | None = None
 
     def __post_init__(self) -> None:
+        from atune.schedulers._base import TrialScheduler
+        from atune.search._base import Searcher
+
+        _check_type("mode", self.mode, str, "'min' or 'max'")
         validate_mode(self.mode)
-        if self.metric is not None and not isinstance(self.metric, str):
-            raise ConfigTypeError(f"`metric` must be a str, got {self.metric!r}")
+        _check_type("metric", self.metric, str, "a str (a result field)")
+        _check_type(
+            "search_alg", self.search_alg, (Searcher, str), "an atune.search.Searcher or its name"
+        )
+        _check_type(
+            "scheduler",
+            self.scheduler,
+            (TrialScheduler, str),
+            "an atune.schedulers.TrialScheduler or its name",
+        )
         _check_int("num_samples", self.num_samples, -1, allow_none=False)
         if self.num_samples == 0:
             raise ConfigError("`num_samples` must be >= 1, or -1 for no limit, got 0")
@@ -136,8 +168,14 @@ class TuneConfig:
         budget = self.time_budget_s
         if isinstance(budget, datetime.timedelta):
             budget = budget.total_seconds()
-        if budget is not None and (isinstance(budget, bool) or not budget > 0):
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, Real)):
+            raise ConfigTypeError(
+                "`time_budget_s` must be a number of seconds or a datetime.timedelta, "
+                f"got {self.time_budget_s!r}"
+            )
+        if budget is not None and not budget > 0:
             raise ConfigError(f"`time_budget_s` must be > 0 seconds, got {self.time_budget_s!r}")
+        _check_type("reuse_actors", self.reuse_actors, bool, "a bool")
         for name in ("trial_name_creator", "trial_dirname_creator"):
             value = getattr(self, name)
             if value is not None and not callable(value):
@@ -157,7 +195,8 @@ class RunConfig:
 
     Args:
         name: Experiment name; results go to ``<storage_path>/<name>``. Default:
-            ``<trainable name>_<date>``.
+            ``<trainable name>_<date>`` (``_2``, ``_3``... appended when experiments start
+            in the same second, so two never share a directory).
         storage_path: Root directory of experiments (default ``~/atune_results``, or
             ``$ATUNE_RESULTS_DIR``).
         stop: Stop criteria: a dict (``{"training_iteration": 10}``: stop when any
@@ -185,8 +224,24 @@ class RunConfig:
     progress_reporter: Any | None = None
 
     def __post_init__(self) -> None:
+        _check_type("name", self.name, str, "a str (a directory name)")
         if self.name is not None and (not self.name or os.sep in self.name):
             raise ConfigError(f"`name` must be a non-empty directory name, got {self.name!r}")
+        _check_type(
+            "storage_path", self.storage_path, (str, os.PathLike), "a str or os.PathLike directory"
+        )
+        stop = self.stop
+        if not (stop is None or isinstance(stop, Mapping) or callable(stop)):
+            raise ConfigTypeError(
+                "`stop` must be None, a dict of result key -> threshold, an atune.Stopper or "
+                f"a function (trial_id, result) -> bool, got {stop!r}"
+            )
+        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
+            raise ConfigTypeError(
+                "`callbacks` must be a list of atune.Callback objects (e.g. callbacks=[cb]), "
+                f"got {self.callbacks!r}"
+            )
+        _check_type("verbose", self.verbose, int, "an int: 0, 1 or 2")
         if self.verbose is not None and self.verbose not in (0, 1, 2, 3):
             raise ConfigError(f"`verbose` must be 0, 1 or 2, got {self.verbose!r}")
         if self.checkpoint_config is not None and not isinstance(
@@ -200,6 +255,12 @@ class RunConfig:
                 f"`failure_config` must be a FailureConfig, got {self.failure_config!r}"
             )
         lf = self.log_to_file
+        _check_type(
+            "log_to_file",
+            lf,
+            (bool, str, tuple, list),
+            "a bool, a file name, or a pair of file names",
+        )
         if not (
             isinstance(lf, (bool, str))
             or (
@@ -216,3 +277,11 @@ class RunConfig:
 
             if not isinstance(cb, Callback):
                 raise ConfigTypeError(f"`callbacks` must hold atune.Callback instances, got {cb!r}")
+        reporter = self.progress_reporter
+        if reporter is not None and not all(
+            callable(getattr(reporter, hook, None)) for hook in ("should_report", "report")
+        ):
+            raise ConfigTypeError(
+                "`progress_reporter` must be an atune.ProgressReporter (e.g. "
+                f"atune.CLIReporter(...)), got {reporter!r}"
+            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "AtuneError",
+    "ClusterDiedError",
     "ConfigError",
     "ConfigTypeError",
     "SerializationError",
@@ -58,3 +59,12 @@ class TrialError(AtuneError):
 
 class TrialWorkerDiedError(AtuneError):
     """The worker process (Ray actor) running a trial died or became unreachable."""
+
+
+class ClusterDiedError(AtuneError):
+    """The Ray cluster went away under a running experiment.
+
+    Its head processes were killed, or its GCS server or this node's raylet stopped
+    answering. atune disconnects from it (so Ray does not end the process) and
+    ``fit()`` raises this error, saying what was saved and how to continue.
+    """

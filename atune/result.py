@@ -20,6 +20,10 @@ TIME_SINCE_RESTORE = "time_since_restore"
 TIMESTEPS_TOTAL = "timesteps_total"
 TIMESTEPS_THIS_ITER = "timesteps_this_iter"
 SHOULD_CHECKPOINT = "should_checkpoint"
+#: Conventional metric names (not filled in; the console table shows them when reported).
+MEAN_ACCURACY = "mean_accuracy"
+MEAN_LOSS = "mean_loss"
+EPISODE_REWARD_MEAN = "episode_reward_mean"
 
 #: Fields every result carries, whatever the trainable reported.
 AUTO_RESULT_KEYS = (
@@ -39,8 +43,16 @@ AUTO_RESULT_KEYS = (
     CONFIG,
 )
 
+#: Fields atune adds to what the trainable reported: the above and ``experiment_tag``.
+FILLED_RESULT_KEYS = frozenset((*AUTO_RESULT_KEYS, EXPERIMENT_TAG))
+
 #: Default file names inside a trial directory.
 RESULT_FILE = "result.json"
 PROGRESS_FILE = "progress.csv"
 PARAMS_FILE = "params.json"
 ERROR_FILE = "error.txt"
+#: Ray Tune's names for the same files.
+EXPR_RESULT_FILE = RESULT_FILE
+EXPR_PROGRESS_FILE = PROGRESS_FILE
+EXPR_PARAM_FILE = PARAMS_FILE
+EXPR_ERROR_FILE = ERROR_FILE

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import pathlib
 import re
@@ -20,6 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, overload
 
 from atune import result as result_fields
+from atune._metric import is_rankable, metric_number
 from atune._trial import Trial
 from atune.checkpoint import Checkpoint
 from atune.errors import AtuneError, ConfigError, ConfigTypeError, TrialError
@@ -120,7 +120,7 @@ class Result:
         best: Checkpoint | None = None
         best_value = math.nan
         for checkpoint, metrics in self.best_checkpoints:
-            value = _to_float(_lookup(metrics, metric))
+            value = metric_number(_lookup(metrics, metric))
             if value is None or math.isnan(value):
                 continue
             if best is None or _better(value, best_value, mode):
@@ -453,13 +453,6 @@ def _lookup(data: Mapping[str, Any], key: str) -> Any:
     return node
 
 
-def _to_float(value: Any) -> float | None:
-    """``float(value)`` for a real number (NaN and inf included, bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    return float(value)
-
-
 def _better(score: float, best: float, mode: str) -> bool:
     """True if ``score`` beats ``best`` in ``mode``; NaN ranks below every number."""
     if math.isnan(score):
@@ -472,13 +465,13 @@ def _better(score: float, best: float, mode: str) -> bool:
 def _metric_names(result: Mapping[str, Any]) -> list[str]:
     """Flattened keys of ``result`` with numeric values, the config left out."""
     flat = flatten_dict({k: v for k, v in result.items() if k != result_fields.CONFIG})
-    return [key for key, value in flat.items() if _to_float(value) is not None]
+    return [key for key, value in flat.items() if metric_number(value) is not None]
 
 
 def _metric_values(trial: Trial, metric: str) -> list[float]:
     """The trial's numeric values of ``metric``, oldest first (history, else last result)."""
     history = read_result_history(trial.local_path) or [trial.last_result]
-    values = (_to_float(_lookup(row, metric)) for row in history)
+    values = (metric_number(_lookup(row, metric)) for row in history)
     return [value for value in values if value is not None]
 
 
@@ -487,14 +480,14 @@ def _trial_score(
 ) -> float | _Marker:
     """The trial's score for ``scope``, ``_NOT_REPORTED`` or ``_FILTERED``."""
     if scope == "last":
-        values = [v for v in [_to_float(_lookup(trial.last_result, metric))] if v is not None]
+        values = [v for v in [metric_number(_lookup(trial.last_result, metric))] if v is not None]
     else:
         values = _metric_values(trial, metric)
     if not values:
         return _NOT_REPORTED
     if scope == "all":
         if filter_nan_and_inf:
-            values = [v for v in values if math.isfinite(v)]
+            values = [v for v in values if is_rankable(v)]
         numbers_only = [v for v in values if not math.isnan(v)]
         if not numbers_only:
             return _FILTERED if filter_nan_and_inf else math.nan
@@ -505,7 +498,7 @@ def _trial_score(
         window = _WINDOWS[scope]
         tail = values if window is None else values[-window:]
         score = sum(tail) / len(tail)
-    if filter_nan_and_inf and not math.isfinite(score):
+    if filter_nan_and_inf and not is_rankable(score):
         return _FILTERED
     return score
 
@@ -516,7 +509,7 @@ def _best_row(trial: Trial, metric: str, mode: str) -> dict[str, Any]:
     best_row: dict[str, Any] | None = None
     best_value = math.nan
     for row in history:
-        value = _to_float(_lookup(row, metric))
+        value = metric_number(_lookup(row, metric))
         if value is None or math.isnan(value):
             continue
         if best_row is None or _better(value, best_value, mode):

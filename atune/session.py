@@ -8,12 +8,13 @@ trainable yields to the worker while the buffer is full.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from atune.errors import AtuneError
+from atune.errors import AtuneError, ConfigTypeError
 
 if TYPE_CHECKING:
     from atune.checkpoint import Checkpoint
@@ -118,7 +119,34 @@ def report(metrics: dict[str, Any], *, checkpoint: Checkpoint | None = None) -> 
     """
     if not isinstance(metrics, dict):
         raise TypeError(f"atune.report() takes a dict of metrics, got {type(metrics).__name__}")
+    if checkpoint is not None:
+        _check_checkpoint(checkpoint)
     return _current().report(metrics, checkpoint)
+
+
+def _check_checkpoint(checkpoint: Any) -> None:
+    from atune.checkpoint import Checkpoint
+
+    if isinstance(checkpoint, Checkpoint):
+        return
+    if isinstance(checkpoint, dict):
+        fix = (
+            "write the dict to files in a directory (e.g. with pickle or json) and pass "
+            "checkpoint=atune.Checkpoint.from_directory(that_dir)"
+        )
+    elif isinstance(checkpoint, (str, os.PathLike)):
+        fix = f"pass checkpoint=atune.Checkpoint.from_directory({os.fspath(checkpoint)!r})"
+    else:
+        fix = "pass checkpoint=atune.Checkpoint.from_directory(path) for a directory of files"
+    raise ConfigTypeError(
+        "atune.report(checkpoint=...) must be an atune.Checkpoint, got "
+        f"{type(checkpoint).__name__} {_short_repr(checkpoint)}: {fix}"
+    )
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def get_checkpoint() -> Checkpoint | None:

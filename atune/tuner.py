@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import logging
 import os
 import threading
+import uuid
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -25,11 +29,13 @@ from atune.config import (
     RunConfig,
     TuneConfig,
 )
-from atune.errors import AtuneError, ConfigError, ConfigTypeError
+from atune.errors import AtuneError, ConfigError, ConfigTypeError, SerializationError
 from atune.result_grid import ResultGrid
 from atune.schedulers import TrialScheduler, create_scheduler
 from atune.search._base import Searcher
+from atune.search._domain import Domain
 from atune.search.basic_variant import BasicVariantGenerator
+from atune.search.sample import Categorical
 from atune.search.variant_generator import validate_space
 from atune.stopper import as_stopper
 from atune.trainable.util import inspect_trainable
@@ -98,6 +104,114 @@ def _show_atune_logs() -> None:
     handler.setFormatter(logging.Formatter("[atune] %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+
+def _shipped_values(value: Any, where: str) -> Iterator[tuple[str, Any]]:
+    """The values of a param space that trial configs carry as they are, with their paths.
+
+    Constants, ``grid_search`` values and ``choice`` categories (walked into when they
+    are dicts, lists or tuples). Domains and ``sample_from`` functions are not: they run
+    on the driver, and only the values they give are sent.
+    """
+    if isinstance(value, Domain):
+        if isinstance(value, Categorical):
+            for i, option in enumerate(value.categories):
+                yield from _shipped_values(option, f"{where}.categories[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _shipped_values(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _shipped_values(item, f"{where}[{i}]")
+    else:
+        yield where, value
+
+
+def _check_space_serializable(space: dict[str, Any], executor: Any) -> None:
+    """Raise SerializationError naming a param space value a Ray worker cannot receive."""
+    try:
+        executor.check_serializable(space, "param_space")
+        return
+    except SerializationError:
+        pass  # find the value; a failing sample_from function is fine (it stays here)
+    for where, value in _shipped_values(space, "param_space"):
+        try:
+            executor.check_serializable(value, where)
+        except SerializationError as exc:
+            cause = exc.__cause__ or exc
+            raise SerializationError(
+                f"{where} (a {type(value).__name__}) cannot be sent to a Ray worker with the "
+                f"trial's config: {cause}. Create such objects inside the trainable, from a "
+                "picklable value in param_space (a number, a string, a dict of settings)."
+            ) from cause
+
+
+def _check_storage(path: str, given: bool) -> None:
+    """Create the storage root and write a probe file in it; ConfigError if that fails."""
+    probe = os.path.join(path, f".atune_write_test_{os.getpid()}_{uuid.uuid4().hex[:8]}")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        if given:
+            what = "`storage_path`"
+        elif "ATUNE_RESULTS_DIR" in os.environ:
+            what = "the storage path from $ATUNE_RESULTS_DIR"
+        else:
+            what = "the default storage path"
+        reason = exc.strerror or str(exc)
+        if os.path.exists(path) and not os.path.isdir(path):
+            reason = "it is a file, not a directory"
+        raise ConfigError(
+            f"{what} {path!r} cannot be created or written ({reason}). Pass "
+            "another directory as RunConfig(storage_path=...) or set $ATUNE_RESULTS_DIR, or "
+            "fix the directory's permissions."
+        ) from exc
+
+
+def _warn_if_endless(searcher: Searcher, stopper: Any, time_budget_s: float | None) -> None:
+    """Warn when num_samples=-1 leaves nothing that can end the experiment."""
+    from atune.stopper import DictStopper, FunctionStopper, NoopStopper, Stopper
+
+    if not isinstance(searcher, BasicVariantGenerator) or searcher.total_samples is not None:
+        return  # finite, or a searcher that may end the search itself
+    if time_budget_s is not None:
+        return
+    trial_only = isinstance(stopper, (DictStopper, FunctionStopper, NoopStopper)) or (
+        stopper is not None and type(stopper).stop_all is Stopper.stop_all
+    )
+    if stopper is not None and not trial_only:
+        return
+    warnings.warn(
+        "TuneConfig(num_samples=-1) samples new trials without end, and nothing here "
+        "stops the experiment (stop criteria end single trials): it runs until fit() is "
+        "cancelled. Set "
+        "TuneConfig(time_budget_s=...), a finite num_samples, or "
+        "RunConfig(stop=<an atune.Stopper whose stop_all() ends the experiment, e.g. "
+        "atune.stopper.TimeoutStopper(3600)>).",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _claim_default_name(storage: str, trainable_name: str) -> str:
+    """``<trainable>_<date>``, with a suffix if that directory exists already.
+
+    The directory is created here, atomically, so experiments started in the same
+    second (several ``fit()`` at once in one service) never share one.
+    """
+    base = f"{trainable_name}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}"
+    os.makedirs(storage, exist_ok=True)
+    for n in itertools.count(1):
+        name = base if n == 1 else f"{base}_{n}"
+        try:
+            os.mkdir(os.path.join(storage, name))
+        except FileExistsError:
+            continue
+        return name
+    raise AssertionError("unreachable")
 
 
 def _default_callbacks(user: list[Callback]) -> list[Callback]:
@@ -181,16 +295,22 @@ class Tuner:
             _executor = RayExecutor()
         self._executor = _executor
         self._executor.check_serializable(self._info.trainable, "trainable")
+        _check_space_serializable(param_space, self._executor)
+        rc = self._run_config
+        _check_storage(self._storage_path(), given=rc.storage_path is not None)
+        _warn_if_endless(self._searcher, self._stopper, tc.time_budget_seconds)
         self._results: ResultGrid | None = None
         self._fitted = False
 
     # ------------------------------------------------------------------ running
-    def _experiment_spec(self) -> ExperimentSpec:
+    def _storage_path(self) -> str:
+        """The absolute storage root: RunConfig.storage_path or the default."""
+        path = self._run_config.storage_path or DEFAULT_STORAGE_PATH
+        return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+    def _experiment_spec(self, name: str) -> ExperimentSpec:
         tc, rc = self._tune_config, self._run_config
-        name = rc.name or (f"{self._info.name}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}")
-        storage = os.path.abspath(
-            os.path.expanduser(os.fspath(rc.storage_path or DEFAULT_STORAGE_PATH))
-        )
+        storage = self._storage_path()
         verbose = 1 if rc.verbose is None else rc.verbose
         total: int | None = getattr(self._searcher, "total_samples", None)
         reporter = rc.progress_reporter
@@ -241,7 +361,13 @@ class Tuner:
                 "to run the experiment again"
             )
         self._fitted = True
-        spec = self._experiment_spec()
+        name = self._run_config.name
+        if not name:
+            storage, trainable_name = self._storage_path(), self._info.name
+            name = await anyio.to_thread.run_sync(
+                lambda: _claim_default_name(storage, trainable_name)
+            )
+        spec = self._experiment_spec(name)
         if spec.verbose >= 1:
             _show_atune_logs()
         controller = Controller(spec, self._executor)
@@ -250,7 +376,8 @@ class Tuner:
             await controller.run()
         finally:
             self._results = ResultGrid(
-                controller.trials,
+                # In creation order (a retried trial may have been queued last).
+                sorted(controller.trials, key=lambda t: t.trial_id),
                 spec.experiment_path,
                 default_metric=spec.metric,
                 default_mode=spec.mode,

@@ -73,6 +73,10 @@ class Executor(Protocol):
         """Start a worker with ``resources`` running ``spec``."""
         ...
 
+    async def watch(self) -> None:
+        """Wait while the cluster is healthy; raise ClusterDiedError once it is gone."""
+        ...
+
     def check_serializable(self, obj: Any, what: str) -> None:
         """Raise SerializationError naming what in ``obj`` cannot be sent to a worker."""
         ...

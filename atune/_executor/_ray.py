@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from typing import Any
 
@@ -18,8 +17,9 @@ import ray.cloudpickle
 from ray.exceptions import RayActorError, RayError, RaySystemError, RayTaskError
 
 from atune._executor import _serialization
+from atune._executor._ray_cluster import ClusterWatch, ensure_ray, shutdown_ray
 from atune._executor._worker import STOP_GRACE_S, Batch, TrialWorker, WorkerSpec
-from atune.errors import AtuneError, SerializationError, TrialWorkerDiedError
+from atune.errors import AtuneError, ClusterDiedError, SerializationError, TrialWorkerDiedError
 
 __all__ = ["RayExecutor"]
 
@@ -29,10 +29,8 @@ log = logging.getLogger(__name__)
 _ACTOR_MAX_CONCURRENCY = 8
 #: Extra time for a graceful stop call to come back, beyond the worker's own grace.
 _STOP_CALL_SLACK_S = 3.0
-
-
-def _drop_sigterm_warning(record: logging.LogRecord) -> bool:
-    return "SIGTERM handler is not set" not in record.getMessage()
+#: True once atune started a Ray in this process (restarted if it dies).
+_started_by_atune = False
 
 
 class _TrialActor:
@@ -108,8 +106,11 @@ def _missing_module(exc: BaseException) -> str | None:
 class RayTrialHandle:
     """The driver's end of one trial actor."""
 
-    def __init__(self, actor: Any, resources: dict[str, float], name: str) -> None:
+    def __init__(
+        self, actor: Any, resources: dict[str, float], name: str, executor: RayExecutor
+    ) -> None:
         self._actor = actor
+        self._executor = executor
         self.resources = resources
         self.info: dict[str, Any] = {}
         self.name = name
@@ -122,14 +123,18 @@ class RayTrialHandle:
         linger_s: float = 0.0,
         sync_point: tuple[str, float] | None = None,
     ) -> Batch:
+        self._executor.check_alive()
         ref = self._actor.next_results.remote(max_results, acked, lockstep, linger_s, sync_point)
         return await _await(ref, self.name)
 
     async def save(self) -> str | None:
+        self._executor.check_alive()
         return await _await(self._actor.save.remote(), self.name)
 
     async def stop(self, final: bool = False) -> bool:
         """Ask the trainable to stop; False if it did not end in time or the actor died."""
+        if self._executor.dead is not None:
+            return False
         try:
             with anyio.fail_after(STOP_GRACE_S + _STOP_CALL_SLACK_S):
                 return bool(await _await(self._actor.stop.remote(final), self.name))
@@ -138,10 +143,15 @@ class RayTrialHandle:
 
     async def reset(self, spec: WorkerSpec, parameters: Any) -> None:
         self.name = spec.trial_name
-        ref = await anyio.to_thread.run_sync(lambda: self._actor.reset.remote(spec, parameters))
+        self._executor.check_alive()
+        ref = await anyio.to_thread.run_sync(
+            lambda: self._actor.reset.remote(spec, parameters), abandon_on_cancel=True
+        )
         self.info = await _await(ref, self.name)
 
     def kill(self) -> None:
+        if self._executor.dead is not None:
+            return
         try:
             ray.kill(self._actor, no_restart=True)
         except (RayError, ValueError):  # already dead
@@ -161,43 +171,55 @@ class RayExecutor:
         self._init_kwargs = init_kwargs
         self._total: dict[str, float] = {}
         self._handles: set[RayTrialHandle] = set()
+        self._watch: ClusterWatch | None = None
         self.started_ray = False
+        #: Why the cluster is gone, once :meth:`watch` has seen it die.
+        self.dead: str | None = None
 
     async def start(self) -> None:
-        if not ray.is_initialized():
-            if os.environ.get("TUNE_DISABLE_AUTO_INIT") == "1":
-                raise AtuneError(
-                    "Ray is not running and TUNE_DISABLE_AUTO_INIT=1: call ray.init() "
-                    "before fit(), or unset the variable"
+        global _started_by_atune
+        if ray.is_initialized():
+            dead = ClusterWatch().exited()
+            if dead is not None:
+                if not _started_by_atune:
+                    raise ClusterDiedError(
+                        f"the Ray cluster this process is connected to is gone ({dead}): "
+                        "call ray.shutdown() and ray.init() again before fit()"
+                    )
+                log.warning(
+                    "The local Ray started earlier has stopped (%s); starting a new one.", dead
                 )
-            kwargs: dict[str, Any] = {
-                "include_dashboard": False,
-                "ignore_reinit_error": True,
-                "logging_level": logging.WARNING,
-                "configure_logging": False,
-                **self._init_kwargs,
-            }
-            if self._address is not None:
-                kwargs["address"] = self._address
-            # ray.init runs on a worker thread so the event loop stays free; Ray then
-            # leaves the process's SIGTERM handling alone (what a host application
-            # wants) and warns about it, which is noise here.
-            ray_logger = logging.getLogger("ray._private.worker")
-            ray_logger.addFilter(_drop_sigterm_warning)
-            try:
-                await anyio.to_thread.run_sync(lambda: ray.init(**kwargs))
-            finally:
-                ray_logger.removeFilter(_drop_sigterm_warning)
+                await shutdown_ray()
+        if await ensure_ray(self._address, self._init_kwargs):
+            _started_by_atune = True
             self.started_ray = True
-        self._total = await anyio.to_thread.run_sync(ray.cluster_resources)
+        self._watch = ClusterWatch()
+        self._total = await anyio.to_thread.run_sync(ray.cluster_resources, abandon_on_cancel=True)
+
+    async def watch(self) -> None:
+        """Return only by raising :class:`ClusterDiedError` once the cluster is gone.
+
+        Before raising, this process disconnects from the dead cluster
+        (``ray.shutdown()``) in :meth:`aclose`, so Ray does not end the process 60 s
+        later; from then on no call of this executor reaches Ray.
+        """
+        assert self._watch is not None, "start() first"
+        reason = await self._watch.wait_dead()
+        self.dead = reason
+        raise ClusterDiedError(reason)
 
     def total_resources(self) -> dict[str, float]:
         return dict(self._total)
 
+    def check_alive(self) -> None:
+        """Raise ClusterDiedError once the cluster is known to be gone."""
+        if self.dead is not None:
+            raise ClusterDiedError(self.dead)
+
     async def put(self, parameters: dict[str, Any]) -> Any:
         if not parameters:
             return None
-        return await anyio.to_thread.run_sync(ray.put, parameters)
+        return await anyio.to_thread.run_sync(ray.put, parameters, abandon_on_cancel=True)
 
     async def launch(
         self, spec: WorkerSpec, resources: dict[str, float], parameters: Any
@@ -214,14 +236,16 @@ class RayExecutor:
         if custom:
             options["resources"] = custom
 
+        self.check_alive()
+
         def _submit() -> tuple[Any, Any]:
             # Creating the first actor exports its class (~100 ms) and submitting
             # start() pickles the trainable: both happen off the event loop.
             actor: Any = _RemoteTrialActor.options(**options).remote()
             return actor, actor.start.remote(spec, parameters)
 
-        actor, started = await anyio.to_thread.run_sync(_submit)
-        handle = RayTrialHandle(actor, resources, spec.trial_name)
+        actor, started = await anyio.to_thread.run_sync(_submit, abandon_on_cancel=True)
+        handle = RayTrialHandle(actor, resources, spec.trial_name, self)
         self._handles.add(handle)
         try:
             handle.info = await _await(started, spec.trial_name)
@@ -239,5 +263,9 @@ class RayExecutor:
         _serialization.check_serializable(obj, what, ray.cloudpickle.dumps)
 
     async def aclose(self) -> None:
+        if self.dead is not None:  # nothing left to kill, and Ray calls would block
+            self._handles.clear()
+            await shutdown_ray()
+            return
         for handle in list(self._handles):
             self.release(handle)

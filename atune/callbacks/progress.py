@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from atune._metric import is_rankable, metric_number
 from atune._trial import Trial
 from atune.errors import ConfigError
 from atune.result import CONFIG, ERROR_FILE
@@ -465,9 +466,13 @@ def _count_line(trials: list[Trial], total: float | None) -> str:
 
 
 def _metric_key(trial: Trial, metric: str, mode: str | None) -> tuple[int, float]:
-    """Sort key putting the best value of ``metric`` first and missing/NaN values last."""
-    value = _number(_lookup(trial.last_result, metric))
-    if value is None or math.isnan(value):
+    """Sort key putting the best value of ``metric`` first and missing/NaN/inf values last.
+
+    Which values count is :func:`atune._metric.is_rankable`, the rule of
+    ``ResultGrid.get_best_result``.
+    """
+    value = metric_number(_lookup(trial.last_result, metric))
+    if value is None or not is_rankable(value):
         return (1, 0.0)
     return (0, -value if mode == "max" else value)
 

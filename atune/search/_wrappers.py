@@ -198,11 +198,8 @@ class SearchGenerator(_Wrapper):
 class ConcurrencyLimiter(_Wrapper):
     """Let at most ``max_concurrent`` trials of ``searcher`` be unfinished at once.
 
-    A trial paused by a scheduler that tells the searcher so (``on_pause``, as
-    HyperBandForBOHB does once the searcher has the trial's result at the milestone)
-    frees its slot until it resumes (``on_unpause``), so a HyperBand bracket can fill
-    while its first trials wait; not in ``batch`` mode, where a batch ends only when all
-    of its trials have completed.
+    A paused trial is unfinished: it keeps its slot until it completes, as in Ray Tune
+    (so at most ``max_concurrent`` trials run or wait to resume at any time).
 
     Args:
         searcher: The searcher to limit.
@@ -227,7 +224,6 @@ class ConcurrencyLimiter(_Wrapper):
         self.max_concurrent = max_concurrent
         self.batch = bool(batch)
         self._live: set[str] = set()
-        self._paused: set[str] = set()  # ours, paused: not counted until resumed
         self._held: list[tuple[str, dict[str, Any] | None, bool]] = []  # batch mode
 
     async def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
@@ -240,22 +236,9 @@ class ConcurrencyLimiter(_Wrapper):
             self._live.add(trial_id)
         return config
 
-    async def on_pause(self, trial_id: str) -> None:
-        if not self.batch and trial_id in self._live:
-            self._live.discard(trial_id)
-            self._paused.add(trial_id)
-        await super().on_pause(trial_id)
-
-    async def on_unpause(self, trial_id: str) -> None:
-        if trial_id in self._paused:
-            self._paused.discard(trial_id)
-            self._live.add(trial_id)
-        await super().on_unpause(trial_id)
-
     async def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        self._paused.discard(trial_id)  # a paused trial that is stopped completes too
         if trial_id not in self._live:
             return await super().on_trial_complete(trial_id, result, error)
         if not self.batch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -42,20 +43,82 @@ class TrainableInfo:
     resources: Resources | None = None
 
 
-class _Wrapped:
-    """A trainable with ``with_parameters`` values and/or ``with_resources`` attached."""
+#: Attribute holding the :class:`TrainableInfo` of a ``with_parameters`` /
+#: ``with_resources`` wrapper.
+_INFO_ATTR = "_atune_info"
 
-    def __init__(self, info: TrainableInfo) -> None:
-        self._atune_info = info
-        self.__name__ = info.name
-        self.__qualname__ = info.name
 
-    def __call__(self, config: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        info = self._atune_info
-        return info.trainable(config, *args, **{**info.parameters, **kwargs})
+def _attached_info(trainable: Any) -> TrainableInfo | None:
+    """The info of a wrapper built by :func:`_wrap`, or None for anything else.
 
-    def __repr__(self) -> str:
-        return f"<atune trainable {self.__name__}>"
+    A class wrapper holds it in its own ``__dict__`` (a user's subclass of the wrapper
+    is a trainable of its own). A function wrapper is recognised by its ``__wrapped__``
+    being the trainable its info names: a user's decorator around the wrapper, whose
+    ``functools.wraps`` copied the attribute, is not mistaken for the wrapper itself.
+    """
+    try:
+        info = vars(trainable).get(_INFO_ATTR)
+    except TypeError:  # no __dict__
+        return None
+    if not isinstance(info, TrainableInfo):
+        return None
+    if inspect.isclass(trainable) or getattr(trainable, "__wrapped__", None) is info.trainable:
+        return info
+    return None
+
+
+def _wrap(info: TrainableInfo) -> Any:
+    """What ``with_parameters``/``with_resources`` return, as Ray Tune does.
+
+    A function trainable gives a plain function (so ``ray.remote`` and ``inspect``
+    accept it) with the trainable's name and signature; calling it calls the
+    trainable with the parameters. A class gives a subclass whose ``setup`` receives
+    the parameters and whose ``default_resource_request`` returns the resources. In a
+    Tuner, atune unwraps either and ships the parameters through the object store.
+    """
+    if info.kind == "class":
+        return _wrap_class(info)
+    fn, params = info.trainable, info.parameters
+    wrapper: Any
+    if info.kind == "async":
+
+        async def wrapper(config: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            return await fn(config, *args, **{**params, **kwargs})
+
+    elif info.kind == "generator":
+
+        def wrapper(config: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            return (yield from fn(config, *args, **{**params, **kwargs}))
+
+    else:
+
+        def wrapper(config: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            return fn(config, *args, **{**params, **kwargs})
+
+    functools.update_wrapper(wrapper, fn)  # name, doc, module; signature via __wrapped__
+    wrapper.__name__ = info.name
+    setattr(wrapper, _INFO_ATTR, info)
+    return wrapper
+
+
+def _wrap_class(info: TrainableInfo) -> type[Trainable]:
+    base: type[Trainable] = info.trainable
+    params, resources = info.parameters, info.resources
+
+    class _Inner(base):  # type: ignore[valid-type,misc]
+        def setup(self, config: dict[str, Any], **kwargs: Any) -> None:
+            super().setup(config, **{**params, **kwargs})
+
+        @classmethod
+        def default_resource_request(cls, config: dict[str, Any]) -> Any:
+            if resources is None:
+                return super().default_resource_request(config)
+            return resources(_AttrDict(config)) if callable(resources) else resources
+
+    for attr in ("__name__", "__qualname__", "__module__", "__doc__"):
+        setattr(_Inner, attr, getattr(base, attr))
+    setattr(_Inner, _INFO_ATTR, info)
+    return _Inner
 
 
 def _kind_of(trainable: Any) -> str:
@@ -101,8 +164,9 @@ def _kind_of(trainable: Any) -> str:
 
 def inspect_trainable(trainable: Any) -> TrainableInfo:
     """Unwrap ``with_parameters``/``with_resources`` layers and classify the trainable."""
-    if isinstance(trainable, _Wrapped):
-        return trainable._atune_info
+    info = _attached_info(trainable)
+    if info is not None:
+        return info
     if trainable is None:
         raise ConfigTypeError(
             "trainable must be a function or an atune.Trainable subclass, got None"
@@ -111,7 +175,11 @@ def inspect_trainable(trainable: Any) -> TrainableInfo:
     name = getattr(trainable, "__name__", None) or type(trainable).__name__
     if name == "<lambda>":
         name = "lambda"
-    return TrainableInfo(trainable=trainable, name=name, kind=kind)
+    # A decorator (functools.wraps) around a wrapper copied its info: the decorator is
+    # the trainable now, and keeps the resources (as Ray Tune's copied attribute does).
+    copied = getattr(trainable, _INFO_ATTR, None)
+    resources = copied.resources if isinstance(copied, TrainableInfo) and kind != "class" else None
+    return TrainableInfo(trainable=trainable, name=name, kind=kind, resources=resources)
 
 
 def with_parameters(trainable: Any, **kwargs: Any) -> Any:
@@ -122,6 +190,11 @@ def with_parameters(trainable: Any, **kwargs: Any) -> Any:
     (``def train(config, data=None)``) or to ``Trainable.setup(config, **kwargs)``.
     Unlike ``functools.partial``, a large dataset is serialised once, not per trial.
 
+    Returns:
+        As in Ray Tune: for a function, a new function with the same name and
+        signature that calls it with ``kwargs``; for a class, a subclass whose
+        ``setup`` receives them. Either can be wrapped again (``with_resources``).
+
     Example:
         >>> def train(config, data=None):
         ...     return {"n": len(data)}
@@ -130,7 +203,7 @@ def with_parameters(trainable: Any, **kwargs: Any) -> Any:
         1000
     """
     info = inspect_trainable(trainable)
-    return _Wrapped(replace(info, parameters={**info.parameters, **kwargs}))
+    return _wrap(replace(info, parameters={**info.parameters, **kwargs}))
 
 
 def with_resources(trainable: Any, resources: Resources) -> Any:
@@ -141,6 +214,12 @@ def with_resources(trainable: Any, resources: Resources) -> Any:
         resources: A dict such as ``{"cpu": 2, "gpu": 1, "memory": 2e9, "my_res": 1}``
             (fractions allowed), or a callable that takes the trial's config and returns
             such a dict (``spec.config.x`` attribute access works too).
+
+    Returns:
+        For a function, a new function with the same name and signature (a plain
+        function, so ``ray.remote`` accepts it; the function passed in is left
+        unchanged, whereas Ray Tune sets an attribute on it); for a class, a subclass
+        whose ``default_resource_request`` returns ``resources``, as in Ray Tune.
     """
     if not (isinstance(resources, Mapping) or callable(resources)):
         raise ConfigTypeError(
@@ -150,7 +229,7 @@ def with_resources(trainable: Any, resources: Resources) -> Any:
     if isinstance(resources, Mapping):
         normalize_resources(resources)  # validate now, at construction
     info = inspect_trainable(trainable)
-    return _Wrapped(replace(info, resources=resources))
+    return _wrap(replace(info, resources=resources))
 
 
 _ALIASES = {"cpu": "CPU", "gpu": "GPU", "CPU": "CPU", "GPU": "GPU", "memory": "memory"}

@@ -106,8 +106,47 @@ async def test_metric_missing_from_every_result_is_a_clear_error(storage):
         param_space={"x": 1},
         tune_config=tune.TuneConfig(metric="acc", mode="max"),
     )
-    with pytest.raises(ConfigError, match="'acc' was never reported"):
+    with pytest.raises(ConfigError, match="'acc' was never reported") as info:
         await tuner.fit()
+    # Only what the trainable reported; not experiment_tag, config or other auto fields.
+    assert "(it reported ['score'])" in str(info.value)
+    assert "fix TuneConfig(metric=...)" in str(info.value)
+
+
+def reports_text(config):
+    tune.report({"loss": 1.0, "step": 0})
+    tune.report({"loss": "low", "step": 1})  # a bad value later is not checked again
+    tune.report({"loss": 0.5, "step": 2})
+
+
+def reports_text_first(config):
+    tune.report({"step": 0})  # no metric yet: fine
+    tune.report({"loss": "low", "step": 1})
+    tune.report({"loss": 0.5, "step": 2})
+
+
+async def test_non_numeric_metric_fails_the_experiment_naming_trial_metric_and_value(storage):
+    tuner = run(
+        reports_text_first,
+        storage,
+        param_space={"x": 1},
+        tune_config=tune.TuneConfig(metric="loss", mode="min"),
+    )
+    with pytest.raises(ConfigError) as info:
+        await tuner.fit()
+    name = tuner._controller.trials[0].name
+    message = str(info.value)
+    assert f"trial {name} reported the metric 'loss' as 'low' (a str)" in message
+    assert "Report a number" in message and "TuneConfig(metric=...)" in message
+    # The trial ends at that result; nothing after it is recorded.
+    assert [r["step"] for r in _lines(tuner.get_results()[0].path)] == [0]
+
+
+async def test_metric_type_is_checked_on_each_trials_first_value_only(storage):
+    grid = await run(
+        reports_text, storage, tune_config=tune.TuneConfig(metric="loss", mode="min")
+    ).fit()
+    assert grid[0].metrics["loss"] == 0.5
 
 
 def returns_final(config):

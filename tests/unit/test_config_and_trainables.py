@@ -52,6 +52,59 @@ def test_other_configs_reject_bad_values(factory, message):
     assert message in str(info.value)
 
 
+#: (config class, field, wrongly typed value, words of the expected type in the message)
+WRONG_TYPES = [
+    (atune.TuneConfig, "metric", 3, "a str"),
+    (atune.TuneConfig, "mode", 1, "'min' or 'max'"),
+    (atune.TuneConfig, "search_alg", 5, "atune.search.Searcher or its name"),
+    (atune.TuneConfig, "scheduler", object(), "TrialScheduler or its name"),
+    (atune.TuneConfig, "num_samples", "10", "an int"),
+    (atune.TuneConfig, "max_concurrent_trials", 2.0, "an int"),
+    (atune.TuneConfig, "time_budget_s", "5", "a number of seconds or a datetime.timedelta"),
+    (atune.TuneConfig, "reuse_actors", "yes", "a bool"),
+    (atune.TuneConfig, "trial_name_creator", "name", "a function of the trial"),
+    (atune.TuneConfig, "trial_dirname_creator", 1, "a function of the trial"),
+    (atune.RunConfig, "name", 5, "a str"),
+    (atune.RunConfig, "storage_path", 5, "a str or os.PathLike"),
+    (atune.RunConfig, "stop", 5, "a dict of result key -> threshold, an atune.Stopper"),
+    (atune.RunConfig, "callbacks", atune.CSVLoggerCallback(), "a list of atune.Callback"),
+    (atune.RunConfig, "callbacks", [3], "atune.Callback instances"),
+    (atune.RunConfig, "verbose", "1", "an int"),
+    (atune.RunConfig, "checkpoint_config", {"num_to_keep": 1}, "a CheckpointConfig"),
+    (atune.RunConfig, "failure_config", 3, "a FailureConfig"),
+    (atune.RunConfig, "log_to_file", 5, "a bool, a file name"),
+    (atune.RunConfig, "progress_reporter", "cli", "an atune.ProgressReporter"),
+    (atune.CheckpointConfig, "num_to_keep", "2", "an int"),
+    (atune.CheckpointConfig, "checkpoint_score_attribute", 3, "a str"),
+    (atune.CheckpointConfig, "checkpoint_score_order", 1, "'max' or 'min'"),
+    (atune.CheckpointConfig, "checkpoint_frequency", 1.5, "an int"),
+    (atune.CheckpointConfig, "checkpoint_at_end", "yes", "a bool"),
+    (atune.FailureConfig, "max_failures", None, "an int"),
+    (atune.FailureConfig, "fail_fast", 1, "True, False or 'raise'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "field", "value", "expected"),
+    WRONG_TYPES,
+    ids=[f"{c.__name__}.{f}={v!r}" for c, f, v, _ in WRONG_TYPES],
+)
+def test_wrongly_typed_config_values_name_the_field_and_the_type(cls, field, value, expected):
+    with pytest.raises(ConfigTypeError) as info:
+        cls(**{field: value})
+    assert f"`{field}` must" in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_every_config_field_has_a_wrong_type_case():
+    import dataclasses
+
+    classes = {cls for cls, *_ in WRONG_TYPES}
+    for cls in classes:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert fields == {f for c, f, *_ in WRONG_TYPES if c is cls}, cls.__name__
+
+
 def test_run_config_rejects_non_callback_objects():
     with pytest.raises(ConfigTypeError, match=r"atune\.Callback"):
         atune.RunConfig(callbacks=[object()])
@@ -179,8 +232,9 @@ def test_public_surface_is_pinned():
         "AtuneError", "CLIReporter", "CSVLoggerCallback", "Callback", "Checkpoint",
         "CheckpointConfig", "ConfigError", "FailureConfig", "JsonLoggerCallback",
         "LoggerCallback", "ProgressReporter", "Result", "ResultGrid", "RunConfig", "Stopper",
-        "TBXLoggerCallback", "Trainable", "Trial", "TuneConfig", "TuneError", "Tuner",
-        "__version__", "choice", "get_checkpoint", "get_context", "get_trial_resources",
+        "TBXLoggerCallback", "Trainable", "Trial", "TuneConfig", "TuneContext", "TuneError",
+        "Tuner", "__version__", "choice", "create_scheduler", "create_searcher",
+        "get_checkpoint", "get_context", "get_trial_resources",
         "grid_search", "lograndint", "loguniform", "qlograndint", "qloguniform", "qrandint",
         "qrandn", "quniform", "randint", "randn", "report", "sample_from", "schedulers",
         "search", "stopper", "uniform", "with_parameters", "with_resources",
@@ -189,7 +243,7 @@ def test_public_surface_is_pinned():
         assert hasattr(atune, name), name
 
 
-def test_ray_is_imported_by_one_module_only():
+def test_ray_is_imported_by_the_ray_executor_only():
     import pathlib
 
     root = pathlib.Path(atune.__file__).parent
@@ -201,4 +255,5 @@ def test_ray_is_imported_by_one_module_only():
             for line in p.read_text().splitlines()
         )
     )
-    assert importers == ["_executor/_ray.py"]
+    # The executor's trial actors, and the cluster's lifetime and health.
+    assert importers == ["_executor/_ray.py", "_executor/_ray_cluster.py"]

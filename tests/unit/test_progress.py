@@ -149,6 +149,30 @@ def test_best_trial_line_when_metric_and_mode_are_known() -> None:
     )
 
 
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_best_trial_line_skips_nan_and_inf_like_get_best_result(mode: str) -> None:
+    from atune.result_grid import ResultGrid
+
+    bad = -math.inf if mode == "min" else math.inf
+    trials = [
+        make_trial(0, Trial.TERMINATED, score=bad),
+        make_trial(1, Trial.TERMINATED, score=math.nan),
+        make_trial(2, Trial.TERMINATED, score=np.float32(0.5)),
+        make_trial(3, Trial.TERMINATED, score="n/a"),
+    ]
+    text = reporter().render(trials, False, status_info(metric="score", mode=mode))
+    best = next(line for line in text.splitlines() if line.startswith("Current best trial"))
+    assert best.startswith("Current best trial: 3a1f2_00002 with score=0.5 ")
+    grid_best = ResultGrid(trials, "/results/exp").get_best_result("score", mode)
+    assert grid_best.path == trials[2].local_path
+
+
+def test_no_best_trial_line_when_every_value_is_nan_or_inf() -> None:
+    trials = [make_trial(0, score=math.inf), make_trial(1, score=math.nan)]
+    text = reporter().render(trials, False, status_info(metric="score", mode="max"))
+    assert "Current best trial" not in text
+
+
 # ----------------------------------------------------------------------------- table
 
 

@@ -1,4 +1,7 @@
-"""Every script in examples/ runs to completion with --smoke-test."""
+"""Every script in examples/ runs to completion with --smoke-test, in a fresh process.
+
+Each script starts its own Ray through atune, as a user running it does.
+"""
 
 from __future__ import annotations
 
