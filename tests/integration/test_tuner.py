@@ -316,6 +316,34 @@ async def test_killed_worker_is_reported_and_retried(storage, tmp_path):
     assert grid[0].metrics["n"] == 2
 
 
+def fails_three_times(config):
+    log = os.path.join(config["marker_dir"], "starts.txt")
+    with open(log, "a") as f:
+        f.write(f"{config['x']}\n")
+    if config["x"] == 0:
+        with open(log) as f:
+            if sum(line.strip() == "0" for line in f) <= 3:
+                raise RuntimeError("failing again")
+    tune.report({"x": config["x"]})
+
+
+async def test_a_retried_trial_queues_behind_the_trials_waiting_to_start(storage, tmp_path):
+    # One trial at a time (each takes the whole cluster): with max_failures=-1, trial 0
+    # fails three times, and each retry waits until the trials queued before it started.
+    grid = await run(
+        tune.with_resources(fails_three_times, {"cpu": 4}),
+        storage,
+        param_space={"x": tune.grid_search([0, 1, 2]), "marker_dir": str(tmp_path)},
+        failure_config=tune.FailureConfig(max_failures=-1),
+    ).fit()
+    starts = (tmp_path / "starts.txt").read_text().split()
+    assert starts[:3] == ["0", "1", "2"], starts
+    assert starts[3:] == ["0", "0", "0"], starts
+    assert [r.config["x"] for r in grid] == [0, 1, 2]  # creation order
+    assert all(r.error is None for r in grid)
+    assert [r.metrics["x"] for r in grid] == [0, 1, 2]
+
+
 async def test_grid_times_num_samples_and_sample_from(storage):
     space = {
         "a": tune.grid_search([1, 2, 3]),
