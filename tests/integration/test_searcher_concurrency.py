@@ -22,6 +22,7 @@ import pytest
 
 import atune as tune
 from atune.search import ConcurrencyLimiter
+from tests.integration.test_bohb import Curve  # checkpointed, so HyperBand can pause it
 from tests.unit.test_searcher_contract import CASES, Case, case
 
 #: How long each timed trial sleeps: long enough for the trials of one wave to overlap.
@@ -132,23 +133,6 @@ async def test_max_concurrent_trials_cap_is_reached_and_held(storage):
 
 
 # ------------------------------------------------------------ HyperBandForBOHB
-
-
-class Curve(tune.Trainable):
-    """score = height * (1 - 1 / (1 + i)), checkpointed so HyperBand can pause it."""
-
-    def setup(self, config, **kwargs):
-        self.i = 0
-
-    def step(self):
-        self.i += 1
-        return {"score": self.config["height"] * (1 - 1 / (1 + self.i))}
-
-    def save_checkpoint(self, checkpoint_dir):
-        return {"i": self.i}
-
-    def load_checkpoint(self, checkpoint):
-        self.i = checkpoint["i"]
 
 
 class StatusLog(tune.Callback):

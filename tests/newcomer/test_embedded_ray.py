@@ -139,3 +139,40 @@ print(f"done after {time.time() - start:.0f} s", flush=True)
         timeout=240,
     )
     assert run.returncode == 0 and "done" in run.stdout, run.explain()
+
+
+def test_starting_ray_leaves_the_event_loop_free(run_script):
+    # ray.init takes seconds; it runs on atune's own thread while the loop keeps ticking.
+    run = run_script(
+        PRELUDE
+        + """
+async def main():
+    gaps, last = [], time.monotonic()
+
+    async def tick():
+        nonlocal last
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.ensure_future(tick())
+    started = time.monotonic()
+    check(await tuner(1).fit(), 1)
+    ticker.cancel()
+    print(f"fit {time.monotonic() - started:.1f} s, longest gap {max(gaps):.2f} s", flush=True)
+    import ray
+    assert ray.is_initialized()
+    print("done", flush=True)
+
+asyncio.run(main())
+""",
+        timeout=120,
+    )
+    assert run.returncode == 0 and "done" in run.stdout, run.explain()
+    fit_s, gap_s = (
+        float(w.split()[0]) for w in run.stdout.split("fit ")[1].split(", longest gap ")
+    )
+    # Starting Ray alone takes seconds; the loop never stood still for a good part of it.
+    assert gap_s < fit_s / 3, run.stdout
