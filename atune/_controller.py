@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import inspect
 import logging
-import math
 import os
 import pickle
 import shutil
@@ -36,6 +35,8 @@ if sys.version_info < (3, 11):  # anyio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
 
 from atune import result as R
+from atune._engine import events as E
+from atune._engine.state import ExperimentState
 from atune._executor._base import Executor, TrialHandle
 from atune._executor._worker import WorkerSpec
 from atune._metric import metric_number
@@ -118,11 +119,8 @@ class Controller:
     def __init__(self, spec: ExperimentSpec, executor: Executor) -> None:
         self.spec = spec
         self.executor = executor
-        self.trials: list[Trial] = []
+        self.state = ExperimentState(checkpoint_config=spec.checkpoint_config)
         self.experiment_id = uuid.uuid4().hex
-        self._id_prefix = uuid.uuid4().hex[:5]
-        self._used: dict[str, float] = {}
-        self._total: dict[str, float] = {}
         self._changed = anyio.Event()
         self._stop_all = False
         self._fatal: BaseException | None = None
@@ -139,7 +137,6 @@ class Controller:
         self._params_ref: Any = None
         self._async_hooks: dict[tuple[int, str], bool] = {}
         self._print_results = spec.verbose >= 2
-        self._live = 0  # trials RUNNING (holding resources)
         self._warned_pause = False
         self._warned_should_checkpoint = False
         self._warned_searcher_state = False
@@ -148,11 +145,19 @@ class Controller:
         self._requests: dict[str, str] = {}  # scheduler's STOP/PAUSE for other trials
         self._idle_finished: list[Trial] = []  # stopped while PENDING/PAUSED, to announce
         self._held: dict[str, bool] = {}  # trial id -> its worker waits at the current result
-        self._ckpt_meta: dict[str, tuple[int, float]] = {}  # path -> (iteration, time)
         self._unflushed = 0  # results recorded since the callbacks last flushed
         self._flush_needed = anyio.Event()
         self._flushed = anyio.Event()
         self._cluster_lost: ClusterDiedError | None = None
+
+    @property
+    def trials(self) -> list[Trial]:
+        """The experiment's trials, in scheduling order."""
+        return self.state.trials
+
+    def _apply(self, event: E.Event) -> None:
+        """Apply an event to the experiment state; delete what it no longer keeps."""
+        self._to_delete.extend(self.state.apply(event))
 
     # ---------------------------------------------------------- scheduler API
     def get_trials(self) -> list[Trial]:
@@ -163,16 +168,10 @@ class Controller:
 
     def total_resources(self) -> dict[str, float]:
         """All resources of the cluster, e.g. ``{"CPU": 8.0}``."""
-        return dict(self._total)
+        return dict(self.state.pool.total)
 
     def has_resources_for_trial(self, trial: Trial) -> bool:
-        cap = self.spec.max_concurrent_trials
-        if cap and self._live >= cap:
-            return False
-        return all(
-            self._used.get(k, 0.0) + v <= self._total.get(k, 0.0) + 1e-9
-            for k, v in trial.resources.items()
-        )
+        return self.state.pool.fits(trial.resources, self.spec.max_concurrent_trials)
 
     def stop_all(self) -> None:
         """Stop every trial after the result it is on; start no new ones."""
@@ -186,7 +185,7 @@ class Controller:
     async def run(self) -> list[Trial]:
         """Run the experiment to its end; returns the trials."""
         await self.executor.start()
-        self._total = self.executor.total_resources()
+        self.state.pool.total = self.executor.total_resources()
         self._params_ref = await self.executor.put(self.spec.trainable.parameters)
         await anyio.to_thread.run_sync(
             lambda: os.makedirs(self.spec.experiment_path, exist_ok=True)
@@ -247,7 +246,7 @@ class Controller:
                 if not await self._start_trials(tg):
                     break
             await self._hook("on_step_end", self._iteration, self.trials)
-            running = self._live > 0
+            running = self.state.pool.live > 0
             startable = any(t.status in (Trial.PENDING, Trial.PAUSED) for t in self.trials)
             if self._stop_all and not running:
                 return
@@ -269,7 +268,7 @@ class Controller:
             await self._changed.wait()
 
     def _unschedulable_error(self, trial: Trial) -> ConfigError:
-        have = {k: self._total.get(k, 0.0) for k in trial.resources}
+        have = {k: self.state.pool.total.get(k, 0.0) for k in trial.resources}
         return ConfigError(
             f"trial {trial.name} asks for resources {trial.resources}, but the Ray cluster "
             f"has {have} in total, so it can never start. Ask for less with "
@@ -287,8 +286,7 @@ class Controller:
             pending = sum(1 for t in self.trials if t.status == Trial.PENDING)
             if pending >= bound or (not eager and not self._slot_free()):
                 return
-            index = len(self.trials)
-            trial_id = f"{self._id_prefix}_{index:05d}"
+            index, trial_id = self.state.table.peek_id()
             suggestion = await call_handler(self.spec.searcher, "suggest", trial_id)
             if suggestion == FINISHED or (suggestion is None and self.spec.searcher.is_finished()):
                 self._searcher_finished = True
@@ -306,7 +304,8 @@ class Controller:
             except AtuneError as exc:
                 self._fail_experiment(exc)
                 return
-            self.trials.append(trial)
+            self.state.table.new_id()  # the id is taken now
+            self.state.add_trial(trial)
             await self.spec.scheduler.on_trial_add(self, trial)
 
     def _slot_free(self) -> bool:
@@ -315,7 +314,7 @@ class Controller:
         A model-based searcher is asked for a config only then, so each suggestion
         sees every result reported before a trial can use it.
         """
-        if self._live == 0 or not self.trials:
+        if self.state.pool.live == 0 or not self.trials:
             return True
         return self.has_resources_for_trial(self.trials[-1])
 
@@ -344,9 +343,8 @@ class Controller:
             date = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
             dirname = f"{trial.name}_{trial.experiment_tag[:MAX_LEN_IDENTIFIER]}_{date}"
         trial.local_path = os.path.join(spec.experiment_path, dirname)
-        for k, v in trial.resources.items():
-            if v > self._total.get(k, 0.0) + 1e-9:
-                raise self._unschedulable_error(trial)
+        if not self.state.pool.could_ever_fit(trial.resources):
+            raise self._unschedulable_error(trial)
         return trial
 
     async def _start_trials(self, tg: anyio.abc.TaskGroup) -> int:
@@ -357,17 +355,14 @@ class Controller:
             if trial is None or not self.has_resources_for_trial(trial):
                 return started
             started += 1
-            for k, v in trial.resources.items():
-                self._used[k] = self._used.get(k, 0.0) + v
-            self._live += 1
             resume = trial.status == Trial.PAUSED
-            trial.status = Trial.RUNNING
+            kind = E.TrialResumed if resume else E.TrialStarted
+            self._apply(kind(trial_id=trial.trial_id, resources=dict(trial.resources)))
             tg.start_soon(self._run_trial, trial, resume, name=f"trial {trial.trial_id}")
         return started
 
     # ------------------------------------------------------------ one trial
     async def _run_trial(self, trial: Trial, resume: bool) -> None:
-        held = dict(trial.resources)  # what this run reserved (a scheduler may change it)
         handle: TrialHandle | None = None
         pool = False  # hand the worker to the idle pool when done
         cancelled = True
@@ -407,7 +402,7 @@ class Controller:
                     pool = await self._pause(trial, handle)
                     if self._requests.pop(trial.trial_id, None) == TrialScheduler.STOP:
                         # A scheduler stopped it while it was pausing.
-                        trial.status = Trial.TERMINATED
+                        self._apply(E.TrialCompleted(trial_id=trial.trial_id, reason="stopped"))
                         self._idle_finished.append(trial)
                     cancelled = False
                     return
@@ -434,9 +429,7 @@ class Controller:
                         self._idle_workers.append(handle)
                     else:
                         await self._retire_worker(handle, graceful=not cancelled)
-                for k, v in held.items():
-                    self._used[k] = self._used.get(k, 0.0) - v
-                self._live -= 1
+                self._apply(E.ResourcesReleased(trial_id=trial.trial_id))
                 self._changed.set()
 
     def _requeue_behind_waiting(self, trial: Trial) -> bool:
@@ -451,10 +444,8 @@ class Controller:
         )
         if not waiting:
             return False  # retry at once, in the slot it holds
-        trial.status = Trial.PENDING
         trial.restore_from = trial.restore_from or trial.checkpoint
-        self.trials.remove(trial)
-        self.trials.append(trial)
+        self._apply(E.TrialRequeued(trial_id=trial.trial_id))
         return True
 
     async def _retire_worker(self, handle: TrialHandle, *, graceful: bool) -> None:
@@ -471,7 +462,7 @@ class Controller:
         trial.restore_from = None
         if source is not None:
             restore_path = source.path
-            start_iter, start_time = self._ckpt_meta.get(source.path, (0, 0.0))
+            start_iter, start_time = self.state.book.meta(source.path)
         return WorkerSpec(
             trial_id=trial.trial_id,
             trial_name=trial.name,
@@ -587,7 +578,7 @@ class Controller:
         if trial.status == Trial.RUNNING:
             self._request(trial, TrialScheduler.STOP)
         elif trial.status in (Trial.PENDING, Trial.PAUSED):
-            trial.status = Trial.TERMINATED
+            self._apply(E.TrialCompleted(trial_id=trial.trial_id, reason="stopped"))
             self._idle_finished.append(trial)
             self._changed.set()
 
@@ -671,10 +662,10 @@ class Controller:
             trial.experiment_tag = experiment_tag
         if checkpoint is None:
             return
-        if any(c == checkpoint for c, _ in trial.checkpoints):
+        if self.state.book.owns(trial.trial_id, checkpoint):
             trial.restore_from = checkpoint  # its own: nothing to copy
             return
-        iteration, time_total = self._ckpt_meta.get(checkpoint.path, (0, 0.0))
+        iteration, time_total = self.state.book.meta(checkpoint.path)
         target = os.path.join(trial.local_path, f"checkpoint_{iteration:06d}")
 
         def _copy() -> None:
@@ -703,8 +694,7 @@ class Controller:
         spec = self.spec
         result[R.CONFIG] = trial.config
         result[R.EXPERIMENT_TAG] = trial.experiment_tag
-        trial.last_result = result
-        trial.num_results += 1
+        self._apply(E.ResultRecorded(trial_id=trial.trial_id, result=result))
         self._unflushed += 1
         bad_metric: ConfigError | None = None
         if spec.metric is not None and spec.metric in result:
@@ -770,38 +760,20 @@ class Controller:
         return decision
 
     def _record_checkpoint(self, trial: Trial, ckpt: Checkpoint, result: dict[str, Any]) -> None:
-        trial.checkpoint = ckpt
-        trial.checkpoints.append((ckpt, result))
-        self._ckpt_meta[ckpt.path] = (
-            int(result.get(R.TRAINING_ITERATION, 0)),
-            float(result.get(R.TIME_TOTAL_S, 0.0)),
+        self._apply(
+            E.CheckpointRecorded(
+                trial_id=trial.trial_id,
+                path=ckpt.path,
+                iteration=int(result.get(R.TRAINING_ITERATION, 0)),
+                time_total_s=float(result.get(R.TIME_TOTAL_S, 0.0)),
+                result=result,
+            )
         )
-        cfg = self.spec.checkpoint_config
-        if cfg.num_to_keep is None or len(trial.checkpoints) <= cfg.num_to_keep:
-            return
-        # Never delete the latest: a failed trial resumes from it.
-        candidates = trial.checkpoints[:-1]
-        attr = cfg.checkpoint_score_attribute
-        if attr is None:
-            victim = candidates[0]
-        else:
-            sign = 1.0 if cfg.checkpoint_score_order == "max" else -1.0
-
-            def score(item: tuple[Checkpoint, dict[str, Any]]) -> float:
-                value = item[1].get(attr)
-                if not isinstance(value, (int, float)) or math.isnan(value):
-                    return -math.inf
-                return sign * float(value)
-
-            victim = min(candidates, key=score)
-        trial.checkpoints.remove(victim)
-        self._ckpt_meta.pop(victim[0].path, None)
-        self._to_delete.append(victim[0].path)
 
     async def _save_now(self, trial: Trial, handle: TrialHandle) -> None:
         iteration = trial.last_result.get(R.TRAINING_ITERATION)
         ckpt = trial.checkpoint
-        if ckpt is not None and self._ckpt_meta.get(ckpt.path, (None,))[0] == iteration:
+        if ckpt is not None and self.state.book.meta(ckpt.path)[0] == iteration:
             return  # already saved at this very result (e.g. by save_trial)
         path = await handle.save()
         if path is not None and (trial.checkpoint is None or trial.checkpoint.path != path):
@@ -857,12 +829,17 @@ class Controller:
         if self.spec.trainable.kind == "class" and held and trial.restore_from is None:
             await self._save_now(trial, handle)
         reusable = await handle.stop()
-        trial.status = Trial.PAUSED
+        self._apply(E.TrialPaused(trial_id=trial.trial_id))
         return reusable
 
     async def _complete(self, trial: Trial, outcome: str) -> None:
         spec = self.spec
-        trial.status = Trial.TERMINATED
+        reason = {
+            "finished": "finished",
+            _DECISION_DONE: "finished",
+            "stop_all": "experiment_stopped",
+        }.get(outcome, "stopped")
+        self._apply(E.TrialCompleted(trial_id=trial.trial_id, reason=reason))
         if outcome == "finished" and trial.last_result:
             trial.last_result[R.DONE] = True
         result = trial.last_result
@@ -905,8 +882,7 @@ class Controller:
             )
             await self._hook("on_trial_recover", self._iteration, self.trials, trial=trial)
             return True
-        trial.status = Trial.ERROR
-        trial.error = error
+        self._apply(E.TrialErrored(trial_id=trial.trial_id, error=error))
         if spec.verbose >= 1:
             log.error(
                 "Trial %s failed: %s (traceback in %s)",
@@ -1046,8 +1022,8 @@ class Controller:
     def _sys_info(self) -> list[str]:
         from atune.callbacks.progress import ExperimentStatus
 
-        total = self._total
-        used = self._used
+        total = self.state.pool.total
+        used = self.state.pool.used
         parts = [f"{used.get('CPU', 0):g}/{total.get('CPU', 0):g} CPUs"]
         parts.append(f"{used.get('GPU', 0):g}/{total.get('GPU', 0):g} GPUs")
         status = ExperimentStatus(
@@ -1074,7 +1050,7 @@ class Controller:
         if self._stop_all:
             dropped = [t for t in self.trials if t.status == Trial.PENDING and not t.num_results]
             for t in dropped:
-                self.trials.remove(t)
+                self.state.table.remove(t)
                 await self.spec.scheduler.on_trial_remove(self, t)
         await self._finish_idle_trials()
         await self._save_searcher()
@@ -1087,8 +1063,7 @@ class Controller:
         """Trials that were running on a cluster that died end in ERROR; say so clearly."""
         running = [t for t in self.trials if t.status == Trial.RUNNING]
         for trial in running:
-            trial.status = Trial.ERROR
-            trial.error = lost
+            self._apply(E.TrialErrored(trial_id=trial.trial_id, error=lost))
             with anyio.move_on_after(2.0):
                 await self._write_error(trial, lost, "")
         finished = sum(1 for t in self.trials if t.status == Trial.TERMINATED)

@@ -1,0 +1,1 @@
+"""The engine: experiment state, events, the bus, trial proxies and the controller."""
