@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from atune._engine.api import TuneController
 from atune.errors import ConfigError
 from atune.schedulers._base import TrialScheduler
 from atune.schedulers.async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
@@ -33,6 +34,7 @@ __all__ = [
     "PopulationBasedTrainingReplay",
     "ResourceChangingScheduler",
     "TrialScheduler",
+    "TuneController",
     "create_scheduler",
 ]
 

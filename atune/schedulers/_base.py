@@ -1,10 +1,12 @@
 """The trial scheduler protocol: an async event handler that steers running trials.
 
-What a scheduler can ask of the controller (its ``tune_controller`` argument):
+What a scheduler can ask of the experiment is its ``tune_controller`` argument, a
+:class:`~atune.schedulers.TuneController` (see ``atune/_engine/api.py``), in short:
 
-* ``get_trials()``, ``get_live_trials()``, ``has_resources_for_trial(trial)``;
+* ``get_trials()``, ``get_live_trials()``, ``has_resources_for_trial(trial)``,
+  ``total_resources()``, ``searcher``, ``checkpoint_config``, ``stopping``;
 * ``stop_trial(trial)`` / ``pause_trial(trial)``: for trials other than the one whose
-  result is being handled (for that one, return STOP or PAUSE);
+  result is being handled (for that one, return STOP or PAUSE); ``stop_all()``;
 * ``await save_trial(trial)``: checkpoint the trial whose result is being handled;
 * ``await reset_trial(trial, config, experiment_tag, checkpoint)``: new config and,
   optionally, another trial's checkpoint to restore from (PBT's exploit);
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from atune._metric import MetricMode
 
 if TYPE_CHECKING:
+    from atune._engine.api import TuneController
     from atune._trial import Trial
 
 __all__ = ["TrialScheduler"]
@@ -63,27 +66,27 @@ class TrialScheduler(MetricMode):
         self._fill_metric_mode(metric, mode)
         return True
 
-    async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         """A new trial was created (PENDING)."""
 
-    async def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
         """A trial failed for good (it will not be retried)."""
 
     async def on_trial_result(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         """Decide what a running trial does after this result."""
         return TrialScheduler.CONTINUE
 
     async def on_trial_complete(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> None:
         """A trial finished on its own (its trainable returned) or was stopped."""
 
-    async def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
         """A trial was removed (stopped by a stopper or the user, not by this scheduler)."""
 
-    async def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+    async def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         """Pick the next PENDING or PAUSED trial to start, or None for none now."""
         for status in ("PENDING", "PAUSED"):
             for trial in tune_controller.get_trials():

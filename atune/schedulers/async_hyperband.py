@@ -41,6 +41,7 @@ from atune.schedulers._result_fields import numeric_fields
 from atune.schedulers.fifo import FIFOScheduler
 
 if TYPE_CHECKING:
+    from atune._engine.api import TuneController
     from atune._trial import Trial
 
 __all__ = ["ASHAScheduler", "AsyncHyperBandScheduler", "rung_milestones"]
@@ -246,12 +247,12 @@ class AsyncHyperBandScheduler(FIFOScheduler):
         return "\n".join(lines)
 
     # ----------------------------------------------------------------- handlers
-    async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         self._require_metric_mode()
         self._bracket_of(trial.trial_id)
 
     async def on_trial_result(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         metric, sign = self._require_metric_mode()
         tid = trial.trial_id
@@ -271,7 +272,7 @@ class AsyncHyperBandScheduler(FIFOScheduler):
         return action
 
     async def on_trial_complete(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> None:
         """Record the final result at its rung (it may not have been decided on).
 
@@ -291,7 +292,7 @@ class AsyncHyperBandScheduler(FIFOScheduler):
             sign = 1.0 if self.mode == "max" else -1.0
             self._brackets[index].on_result(tid, t, sign * value)
 
-    async def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
         # The rewards it recorded stay in the rungs: they still shape the cutoffs.
         self._trial_bracket.pop(trial.trial_id, None)
 

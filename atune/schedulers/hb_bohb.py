@@ -17,6 +17,11 @@ original HyperBand: no pipelining, no straggler mitigation.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from atune._engine.api import TuneController
+
 import inspect
 from typing import Any, ClassVar
 
@@ -68,7 +73,7 @@ class HyperBandForBOHB(HyperBandScheduler):
         )
 
     async def on_trial_result(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         """Like HyperBand, but pause at the milestone until the bracket is full."""
         usable = self._check_result(trial, result)
@@ -94,7 +99,7 @@ class HyperBandForBOHB(HyperBandScheduler):
             await _call_searcher(tune_controller, "on_pause", trial)
         return action
 
-    async def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+    async def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         """The first runnable trial; with none running, halve brackets that all wait.
 
         Brackets are scanned in band order. When nothing runs and nothing can start,
@@ -121,18 +126,18 @@ class HyperBandForBOHB(HyperBandScheduler):
     def _ordered(self, brackets: list[_Bracket]) -> list[_Bracket]:
         return brackets  # no fair scheduling: band order
 
-    async def _after_process(self, tune_controller: Any) -> None:
+    async def _after_process(self, tune_controller: TuneController) -> None:
         promoted, self._unpaused = self._unpaused, []
         for trial in promoted:
             await _call_searcher(tune_controller, "on_unpause", trial)
 
 
-def _searcher_of(tune_controller: Any) -> Any:
+def _searcher_of(tune_controller: TuneController) -> Any:
     """The experiment's searcher (None with controllers that have none, as in tests)."""
     return getattr(tune_controller, "searcher", None)
 
 
-async def _call_searcher(tune_controller: Any, name: str, trial: Trial) -> None:
+async def _call_searcher(tune_controller: TuneController, name: str, trial: Trial) -> None:
     """Call the searcher's optional ``on_pause``/``on_unpause`` (sync or async)."""
     hook = getattr(_searcher_of(tune_controller), name, None)
     if hook is None:

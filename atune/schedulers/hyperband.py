@@ -24,6 +24,11 @@ scheduler is the thin async shell the controller calls.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from atune._engine.api import TuneController
+
 import math
 from collections import Counter
 from fractions import Fraction
@@ -318,7 +323,7 @@ class HyperBandScheduler(FIFOScheduler):
         return self._time_attr, bracket.milestone
 
     # ----------------------------------------------------------------- events
-    async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         """Put the trial into the current bracket, opening brackets/bands as they fill."""
         self._require_metric_mode()
         bracket = self._current
@@ -328,7 +333,7 @@ class HyperBandScheduler(FIFOScheduler):
         self._bracket_of[trial] = bracket
 
     async def on_trial_result(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         """CONTINUE below the milestone; at it PAUSE, or halve now if it is the last one."""
         usable = self._check_result(trial, result)
@@ -348,20 +353,20 @@ class HyperBandScheduler(FIFOScheduler):
         return action
 
     async def on_trial_complete(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> None:
         """A trial ended on its own: drop it; its bracket may now halve."""
         await self._drop(tune_controller, trial)
 
-    async def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
         """A trial failed for good: drop it; its bracket may now halve."""
         await self._drop(tune_controller, trial)
 
-    async def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
         """A trial was removed: drop it; its bracket may now halve."""
         await self._drop(tune_controller, trial)
 
-    async def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+    async def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         """Bands in order; in a band, the least complete bracket first.
 
         Returns the first PENDING trial, or PAUSED trial promoted by a halving, that the
@@ -429,7 +434,9 @@ class HyperBandScheduler(FIFOScheduler):
             self._current = bracket
             return bracket
 
-    def _process(self, tune_controller: Any, bracket: _Bracket, current: Trial | None) -> str:
+    def _process(
+        self, tune_controller: TuneController, bracket: _Bracket, current: Trial | None
+    ) -> str:
         """Halve the bracket while all its live trials wait; the decision for ``current``.
 
         ``current`` is the trial whose result is being decided (it is RUNNING): it gets
@@ -467,18 +474,18 @@ class HyperBandScheduler(FIFOScheduler):
                     self._stop_other(tune_controller, t)
         return action
 
-    async def _after_process(self, tune_controller: Any) -> None:
+    async def _after_process(self, tune_controller: TuneController) -> None:
         """Hook after a halving, with the paused trials it promoted (none by default)."""
         self._unpaused.clear()
 
-    def _stop_other(self, tune_controller: Any, trial: Trial) -> None:
+    def _stop_other(self, tune_controller: TuneController, trial: Trial) -> None:
         if trial.status == Trial.RUNNING:
             # Told to PAUSE at its milestone; the controller is still saving it.
             self._stop_when_paused[trial] = None
         elif trial.status in (Trial.PENDING, Trial.PAUSED):
             tune_controller.stop_trial(trial)
 
-    def _flush_stops(self, tune_controller: Any) -> None:
+    def _flush_stops(self, tune_controller: TuneController) -> None:
         """Stop the halved-out trials whose pause has completed since."""
         for trial in list(self._stop_when_paused):
             if trial.status == Trial.PAUSED:
@@ -487,7 +494,7 @@ class HyperBandScheduler(FIFOScheduler):
             elif trial.status != Trial.RUNNING:
                 del self._stop_when_paused[trial]
 
-    async def _drop(self, tune_controller: Any, trial: Trial) -> None:
+    async def _drop(self, tune_controller: TuneController, trial: Trial) -> None:
         self._stop_when_paused.pop(trial, None)
         bracket = self._bracket_of.get(trial)
         if bracket is None or not bracket.remove(trial):
@@ -509,7 +516,7 @@ class HyperBandScheduler(FIFOScheduler):
             trial.status == Trial.PAUSED and trial in bracket.promoted
         )
 
-    def _pick(self, tune_controller: Any) -> Trial | None:
+    def _pick(self, tune_controller: TuneController) -> Trial | None:
         for band in self._bands:
             for bracket in self._ordered([b for b in band if b is not None]):
                 for trial in bracket.live:

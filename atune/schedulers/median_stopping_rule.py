@@ -41,6 +41,7 @@ from atune.schedulers._result_fields import numeric_fields
 from atune.schedulers.fifo import FIFOScheduler
 
 if TYPE_CHECKING:
+    from atune._engine.api import TuneController
     from atune._trial import Trial
 
 __all__ = ["MedianStoppingRule"]
@@ -203,11 +204,11 @@ class MedianStoppingRule(FIFOScheduler):
         return (self._time_attr, point)
 
     # ----------------------------------------------------------------- handlers
-    async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         self._require_metric_mode()
 
     async def on_trial_result(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         metric, mode = self._require_metric_mode()
         tid = trial.trial_id
@@ -238,7 +239,7 @@ class MedianStoppingRule(FIFOScheduler):
         return TrialScheduler.STOP if self._hard_stop else TrialScheduler.PAUSE
 
     async def on_trial_complete(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> None:
         """Record the final result, unless it is the one already recorded.
 
@@ -283,7 +284,7 @@ class MedianStoppingRule(FIFOScheduler):
         return means
 
     def _on_insufficient_samples(
-        self, tune_controller: Any, trial: Trial, t: float, samples: int
+        self, tune_controller: TuneController, trial: Trial, t: float, samples: int
     ) -> str:
         since = t - self._last_pause.get(trial.trial_id, -math.inf)
         waiting = since > self._min_time_slice and any(

@@ -25,6 +25,7 @@ from atune.schedulers.fifo import FIFOScheduler
 from atune.search.variant_generator import format_vars
 
 if TYPE_CHECKING:
+    from atune._engine.api import TuneController
     from atune._trial import Trial
 
 __all__ = [
@@ -163,7 +164,7 @@ class PopulationBasedTrainingReplay(FIFOScheduler):
             return None
         return R.TRAINING_ITERATION, float(self._policy[self._next][0])
 
-    async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         if self._trial_id is not None and self._trial_id != trial.trial_id:
             raise ConfigError(
                 "PopulationBasedTrainingReplay replays one schedule on one trial, but a "
@@ -189,7 +190,7 @@ class PopulationBasedTrainingReplay(FIFOScheduler):
             )
 
     async def on_trial_result(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         if R.TRAINING_ITERATION not in result or self._next >= len(self._policy):
             return TrialScheduler.CONTINUE

@@ -21,6 +21,7 @@ from atune.schedulers.fifo import FIFOScheduler
 from atune.trainable.util import normalize_resources
 
 if TYPE_CHECKING:
+    from atune._engine.api import TuneController
     from atune._trial import Trial
 
 __all__ = ["DistributeResources", "DistributeResourcesToTopJob", "ResourceChangingScheduler"]
@@ -78,7 +79,7 @@ class DistributeResources:
             return dict(self.increase_by)
         return {"GPU": 1.0} if base.get("GPU", 0) > 0 else {"CPU": 1.0}
 
-    def _available(self, tune_controller: Any) -> dict[str, float]:
+    def _available(self, tune_controller: TuneController) -> dict[str, float]:
         total = tune_controller.total_resources()
         return {k: v - self.reserve_resources.get(k, 0.0) for k, v in total.items()}
 
@@ -97,7 +98,7 @@ class DistributeResources:
 
     def __call__(
         self,
-        tune_controller: Any,
+        tune_controller: TuneController,
         trial: Trial,
         result: dict[str, Any],
         scheduler: ResourceChangingScheduler,
@@ -136,7 +137,7 @@ class DistributeResourcesToTopJob(DistributeResources):
 
     def __call__(
         self,
-        tune_controller: Any,
+        tune_controller: TuneController,
         trial: Trial,
         result: dict[str, Any],
         scheduler: ResourceChangingScheduler,
@@ -225,12 +226,12 @@ class ResourceChangingScheduler(TrialScheduler):
     def sync_point(self, trial: Trial) -> tuple[str, float] | None:
         return self._base.sync_point(trial)
 
-    async def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         self.base_trial_resources(trial)
         await self._base.on_trial_add(tune_controller, trial)
 
     async def on_trial_result(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         decision = await self._base.on_trial_result(tune_controller, trial, result)
         if decision != TrialScheduler.CONTINUE:
@@ -246,17 +247,17 @@ class ResourceChangingScheduler(TrialScheduler):
         return TrialScheduler.PAUSE
 
     async def on_trial_complete(
-        self, tune_controller: Any, trial: Trial, result: dict[str, Any]
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> None:
         await self._base.on_trial_complete(tune_controller, trial, result)
 
-    async def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
         await self._base.on_trial_error(tune_controller, trial)
 
-    async def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+    async def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
         await self._base.on_trial_remove(tune_controller, trial)
 
-    async def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+    async def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         return await self._base.choose_trial_to_run(tune_controller)
 
     def debug_string(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from atune._trial import Trial
 from atune.checkpoint import Checkpoint
+from atune.config import CheckpointConfig
 
 
 def make_trial(index: int, config: dict[str, Any] | None = None, **kwargs: Any) -> Trial:
@@ -38,6 +39,8 @@ class FakeController:
         self.total = dict(total or {"CPU": 8.0, "GPU": 0.0})
         self.stopping = False  # True once the experiment is ending
         self.searcher: Any = None
+        self.checkpoint_config = CheckpointConfig()
+        self.stopped_all = False
         self.stopped: list[str] = []
         self.paused: list[str] = []
         self.saved: list[str] = []
@@ -61,6 +64,10 @@ class FakeController:
         if self.slots is None:
             return True
         return sum(1 for t in self.trials if t.status == Trial.RUNNING) < self.slots
+
+    def stop_all(self) -> None:
+        self.stopped_all = True
+        self.stopping = True
 
     def stop_trial(self, trial: Trial) -> None:
         self.stopped.append(trial.trial_id)
