@@ -271,6 +271,8 @@ class TuneBOHB(LibrarySearcher):
         self._running: set[str] = set()
         self._paused: set[str] = set()
         self._warned_no_budget = False
+        #: Results carry HyperBandForBOHB's budgets (``hyperband_info``).
+        self._budgets_from_scheduler = False
         if isinstance(space, cs.ConfigurationSpace):
             self._build_native(space)
         elif space is not None and not isinstance(space, dict):
@@ -442,7 +444,12 @@ class TuneBOHB(LibrarySearcher):
         if isinstance(info, Mapping):
             # Under HyperBandForBOHB only its milestones are budgets; a trial it cut
             # between two milestones was recorded at the last one it reached.
+            self._budgets_from_scheduler = True
             return _number(info.get("budget"))
+        if self._budgets_from_scheduler:
+            # A final result the scheduler did not see (a stop criterion ended the
+            # trial): not at a milestone, so not a budget. Ray Tune ignores it too.
+            return None
         if not self._warned_no_budget:
             self._warned_no_budget = True
             logger.info(
@@ -505,3 +512,4 @@ class TuneBOHB(LibrarySearcher):
     def _after_restore(self) -> None:
         self._raw_points = []
         self._warned_no_budget = False
+        self._budgets_from_scheduler = False

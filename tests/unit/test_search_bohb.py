@@ -402,3 +402,18 @@ async def test_beats_random_search_on_a_quadratic() -> None:
         random.set_search_properties("loss", "min", SPACE, num_samples=30)
         random_median.append(np.median([quadratic(c) for c in (await run(random, 30))[15:]]))
     assert np.mean(bohb_median) < np.mean(random_median) / 3, (bohb_median, random_median)
+
+
+async def test_final_result_a_stop_criterion_ended_is_not_a_budget(caplog) -> None:
+    # `stop={"training_iteration": 10}` ends the trial before HyperBandForBOHB sees the
+    # result, so it carries no hyperband_info: not a budget, and no "no hyperband_info"
+    # notice while the scheduler's budgets come through (Ray Tune ignores it too).
+    searcher = make(seed=0)
+    await searcher.suggest("a")
+    await searcher.on_trial_result(
+        "a", {"loss": 3.0, "training_iteration": 3, "hyperband_info": {"budget": 3}}
+    )
+    with caplog.at_level("INFO", logger="atune"):
+        await searcher.on_trial_complete("a", {"loss": 1.0, "training_iteration": 10})
+    assert observations(searcher) == {3.0: [3.0]}
+    assert "hyperband_info" not in caplog.text
