@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from atune.callbacks._base import LoggerCallback
+from atune.callbacks._result_yaml import yaml_lines
 from atune.callbacks.loggers import (
     DEFAULT_LOGGERS,
     CSVLoggerCallback,
@@ -21,7 +22,6 @@ from atune.callbacks.loggers import (
     Logger,
     TBXLoggerCallback,
 )
-from atune.callbacks.progress import _yaml_lines
 from atune.result import CONFIG
 
 __all__ = [
@@ -59,5 +59,5 @@ def pretty_print(result: Mapping[str, Any], exclude: Iterable[str] | None = None
     skip = {CONFIG, "hist_stats", *(exclude or ())}
     fields = {k: v for k, v in result.items() if k not in skip and v is not None}
     lines: list[str] = []
-    _yaml_lines(fields, 0, lines)
+    yaml_lines(fields, 0, lines)
     return "".join(f"{line}\n" for line in lines)

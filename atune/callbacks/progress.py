@@ -4,6 +4,8 @@ The controller owns *when* to print: it asks :meth:`ProgressReporter.should_repo
 and then calls :meth:`ProgressReporter.report` with the trials and an
 :class:`ExperimentStatus` it fills in. Everything here is pure formatting except the
 final ``print``; :meth:`CLIReporter.render` returns the text without printing it.
+The cells and the grid come from :mod:`atune.callbacks._status_table`, the
+per-result block (:func:`format_result`) from :mod:`atune.callbacks._result_yaml`.
 
 Example output (``CLIReporter().render(trials, False, status)``)::
 
@@ -23,22 +25,30 @@ Example output (``CLIReporter().render(trials, False, status)``)::
 from __future__ import annotations
 
 import datetime
-import math
-import numbers
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from atune._metric import is_rankable, metric_number
+from atune._metric import validate_mode
 from atune._trial import Trial
+from atune._util import lookup
+from atune.callbacks._result_yaml import format_result
+from atune.callbacks._status_table import (
+    best_trial,
+    count_line,
+    cut_head,
+    duration,
+    fair_select,
+    format_value,
+    group_by_status,
+    param_value,
+    table,
+)
 from atune.errors import ConfigError
-from atune.result import CONFIG, ERROR_FILE
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
+from atune.result import ERROR_FILE
 
 __all__ = [
     "DEFAULT_METRIC_COLUMNS",
@@ -57,11 +67,6 @@ DEFAULT_MAX_COLUMN_LENGTH = 20
 #: Seconds between two intermediate reports: often enough to follow, rare enough
 #: that the table does not scroll the terminal away (Ray Tune's default).
 DEFAULT_MAX_REPORT_FREQUENCY_S = 5.0
-#: Significant digits of floats in the table: enough to compare close trials.
-FLOAT_SIGNIFICANT_DIGITS = 5
-#: Marks a truncated cell or header (one terminal column wide).
-ELLIPSIS = "…"
-
 #: Metric columns shown by default when some result has them: key -> header.
 DEFAULT_METRIC_COLUMNS: Mapping[str, str] = {
     "mean_accuracy": "acc",
@@ -71,11 +76,6 @@ DEFAULT_METRIC_COLUMNS: Mapping[str, str] = {
     "timesteps_total": "ts",
     "episode_reward_mean": "reward",
 }
-
-#: Order of the status groups in the trial table.
-STATUS_ORDER = (Trial.RUNNING, Trial.PAUSED, Trial.PENDING, Trial.TERMINATED, Trial.ERROR)
-
-_NO_VALUE = object()
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,7 @@ class CLIReporter(ProgressReporter):
                 raise ConfigError(f"`{name}` must be >= {low}, got {value!r}")
         if max_report_frequency < 0:
             raise ConfigError(f"`max_report_frequency` must be >= 0, got {max_report_frequency!r}")
-        if mode not in (None, "min", "max"):
-            raise ConfigError(f"`mode` must be 'min' or 'max', got {mode!r}")
+        validate_mode(mode)
         self._infer_metrics = metric_columns is None
         self._metric_columns = _as_columns(
             DEFAULT_METRIC_COLUMNS if metric_columns is None else metric_columns
@@ -232,9 +231,7 @@ class CLIReporter(ProgressReporter):
         Raises:
             ConfigError: The column is already shown.
         """
-        if metric in self._metric_columns:
-            raise ConfigError(f"metric column {metric!r} already exists")
-        self._metric_columns[metric] = representation or metric
+        _add_column(self._metric_columns, "metric", metric, representation)
 
     def add_parameter_column(self, parameter: str, representation: str | None = None) -> None:
         """Adds a config key as a column, after the default (sampled) parameters.
@@ -246,9 +243,7 @@ class CLIReporter(ProgressReporter):
         Raises:
             ConfigError: The column is already shown.
         """
-        if parameter in self._parameter_columns:
-            raise ConfigError(f"parameter column {parameter!r} already exists")
-        self._parameter_columns[parameter] = representation or parameter
+        _add_column(self._parameter_columns, "parameter", parameter, representation)
 
     def should_report(self, trials: list[Trial], done: bool = False) -> bool:
         """True at most once per ``max_report_frequency`` seconds, and always when done."""
@@ -284,10 +279,10 @@ class CLIReporter(ProgressReporter):
             lines.extend(status.sys_info())
         lines.extend(extra)
         if metric and mode:
-            best = _best_trial(trials, metric, mode)
+            best = best_trial(trials, metric, mode)
             if best is not None:
                 lines.append(self._best_line(best, metric))
-        lines.append(_count_line(trials, total))
+        lines.append(count_line(trials, total))
         if trials:
             lines.extend(self._trial_table(trials, done, metric, mode))
         errored = [t for t in trials if t.status == Trial.ERROR]
@@ -302,11 +297,11 @@ class CLIReporter(ProgressReporter):
         now = self._wall_clock()
         line = f"Current time: {datetime.datetime.fromtimestamp(now):%Y-%m-%d %H:%M:%S}"
         if status is not None:
-            line += f" (running for {_duration(now - status.start_time)})"
+            line += f" (running for {duration(now - status.start_time)})"
         return line
 
     def _best_line(self, trial: Trial, metric: str) -> str:
-        value = _format_value(_lookup(trial.last_result, metric), self._max_column_length)
+        value = format_value(lookup(trial.last_result, metric), self._max_column_length)
         params = dict(trial.evaluated_params)
         return f"Current best trial: {trial.trial_id} with {metric}={value} and parameters={params}"
 
@@ -326,10 +321,10 @@ class CLIReporter(ProgressReporter):
 
         columns = []
         for key, header in params.items():
-            if any(_param_value(t, key) is not None for t in trials):
+            if any(param_value(t, key) is not None for t in trials):
                 columns.append((key, header, True))
         for key, header in metrics.items():
-            if any(_lookup(t.last_result, key) is not None for t in trials):
+            if any(lookup(t.last_result, key) is not None for t in trials):
                 columns.append((key, header, False))
         return columns
 
@@ -338,20 +333,20 @@ class CLIReporter(ProgressReporter):
     ) -> list[str]:
         columns = self._columns(trials, metric)
         by_metric = metric if (self._sort_by_metric and metric and mode) else None
-        groups = _group_by_status(trials, by_metric, mode)
+        groups = group_by_status(trials, by_metric, mode)
         limit = None if done else self._max_progress_rows
-        shown, omitted = _fair_select(groups, limit)
+        shown, omitted = fair_select(groups, limit)
 
         headers = ["Trial name", "status"]
-        headers += [_cut_head(header, self._max_column_length) for _, header, _ in columns]
+        headers += [cut_head(header, self._max_column_length) for _, header, _ in columns]
         rows = []
         for trial in shown:
             row: list[Any] = [trial.name, trial.status]
             for key, _, is_param in columns:
-                value = _param_value(trial, key) if is_param else _lookup(trial.last_result, key)
+                value = param_value(trial, key) if is_param else lookup(trial.last_result, key)
                 row.append(value)
             rows.append(row)
-        lines = _table(headers, rows, self._max_column_length, free_columns=(0, 1))
+        lines = table(headers, rows, self._max_column_length, free_columns=(0, 1))
         if omitted:
             detail = ", ".join(f"{n} {s}" for s, n in omitted.items())
             lines.append(f"... {sum(omitted.values())} more trials not shown ({detail})")
@@ -365,7 +360,7 @@ class CLIReporter(ProgressReporter):
             for t in errored[:limit]
         ]
         lines = [f"Number of errored trials: {len(errored)}"]
-        lines += _table(
+        lines += table(
             ["Trial name", "# failures", "error file"],
             rows,
             self._max_column_length,
@@ -376,9 +371,6 @@ class CLIReporter(ProgressReporter):
         return lines
 
 
-# ------------------------------------------------------------------ pure formatting
-
-
 def _as_columns(columns: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
     if isinstance(columns, Mapping):
         return {str(k): str(v) for k, v in columns.items()}
@@ -387,272 +379,7 @@ def _as_columns(columns: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
     return {str(k): str(k) for k in columns}
 
 
-def _lookup(data: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    """``data[key]``, or the nested value for ``"a/b"`` keys; ``default`` if absent."""
-    if key in data:
-        return data[key]
-    node: Any = data
-    for part in key.split("/"):
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
-def _param_value(trial: Trial, key: str) -> Any:
-    if key in trial.evaluated_params:
-        return trial.evaluated_params[key]
-    return _lookup(trial.config, key)
-
-
-def _number(value: Any) -> float | None:
-    """``value`` as a float if it is a real number (not a bool), else None."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except (OverflowError, TypeError, ValueError):
-            return None
-    return None
-
-
-def _is_number(value: Any) -> bool:
-    return _number(value) is not None
-
-
-def _format_value(value: Any, max_length: int) -> str:
-    """A table cell: floats to 5 significant digits, long text cut with ``…``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return str(bool(value))
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return f"{float(value):.{FLOAT_SIGNIFICANT_DIGITS}g}"
-    return _cut_tail(str(value), max_length)
-
-
-def _cut_tail(text: str, max_length: int) -> str:
-    """Keeps the start of a value: ``"adam_with_warm…"``."""
-    return text if len(text) <= max_length else text[: max_length - 1] + ELLIPSIS
-
-
-def _cut_head(text: str, max_length: int) -> str:
-    """Keeps the end of a header, where nested keys differ: ``"…ptimizer/lr"``."""
-    return text if len(text) <= max_length else ELLIPSIS + text[-(max_length - 1) :]
-
-
-def _duration(seconds: float) -> str:
-    """``HH:MM:SS.ss``, e.g. ``00:00:04.54``."""
-    centis = max(0, round(seconds * 100))
-    hours, centis = divmod(centis, 360_000)
-    minutes, centis = divmod(centis, 6_000)
-    return f"{hours:02d}:{minutes:02d}:{centis / 100:05.2f}"
-
-
-def _count_line(trials: list[Trial], total: float | None) -> str:
-    counts: dict[str, int] = {}
-    for trial in trials:
-        counts[trial.status] = counts.get(trial.status, 0) + 1
-    if total is None or total == 0:
-        of = ""
-    elif total < 0 or math.isinf(total) or total >= sys.maxsize:
-        of = "/infinite"
-    else:
-        of = f"/{int(total)}"
-    detail = ", ".join(f"{counts[s]} {s}" for s in sorted(counts))
-    line = f"Number of trials: {len(trials)}{of}"
-    return f"{line} ({detail})" if detail else line
-
-
-def _metric_key(trial: Trial, metric: str, mode: str | None) -> tuple[int, float]:
-    """Sort key putting the best value of ``metric`` first and missing/NaN/inf values last.
-
-    Which values count is :func:`atune._metric.is_rankable`, the rule of
-    ``ResultGrid.get_best_result``.
-    """
-    value = metric_number(_lookup(trial.last_result, metric))
-    if value is None or not is_rankable(value):
-        return (1, 0.0)
-    return (0, -value if mode == "max" else value)
-
-
-def _best_trial(trials: Iterable[Trial], metric: str, mode: str) -> Trial | None:
-    ranked = [(_metric_key(t, metric, mode), t.trial_id, t) for t in trials]
-    ranked = [r for r in ranked if r[0][0] == 0]
-    return min(ranked, key=lambda r: (r[0], r[1]))[2] if ranked else None
-
-
-def _group_by_status(
-    trials: list[Trial], metric: str | None, mode: str | None
-) -> dict[str, list[Trial]]:
-    """Trials per status, in :data:`STATUS_ORDER` (unknown statuses last, by name)."""
-    groups: dict[str, list[Trial]] = {}
-    for trial in trials:
-        groups.setdefault(trial.status, []).append(trial)
-    order = [s for s in STATUS_ORDER if s in groups]
-    order += sorted(s for s in groups if s not in STATUS_ORDER)
-    out = {}
-    for status in order:
-        members = groups[status]
-        if metric is not None:
-            members.sort(key=lambda t: (_metric_key(t, metric, mode), t.trial_id))
-        else:
-            members.sort(key=lambda t: t.trial_id)
-        out[status] = members
-    return out
-
-
-def _fair_select(
-    groups: dict[str, list[Trial]], limit: int | None
-) -> tuple[list[Trial], dict[str, int]]:
-    """At most ``limit`` trials, shared out round-robin between status groups.
-
-    Returns:
-        The trials to show (group by group) and, per status, how many are left out.
-    """
-    total = sum(len(g) for g in groups.values())
-    if limit is None or total <= limit:
-        return [t for g in groups.values() for t in g], {}
-    quota = dict.fromkeys(groups, 0)
-    left = limit
-    while left > 0:
-        for status, members in groups.items():
-            if left > 0 and quota[status] < len(members):
-                quota[status] += 1
-                left -= 1
-    shown = [t for status, members in groups.items() for t in members[: quota[status]]]
-    omitted = {s: len(m) - quota[s] for s, m in groups.items() if len(m) > quota[s]}
-    return shown, omitted
-
-
-def _table(
-    headers: list[str],
-    rows: list[list[Any]],
-    max_length: int,
-    free_columns: tuple[int, ...] = (),
-) -> list[str]:
-    """A psql-style grid; numeric columns right-aligned.
-
-    Args:
-        headers: Column headers (already cut to length).
-        rows: Raw cell values.
-        max_length: Cut for text cells, except those of ``free_columns``.
-        free_columns: Columns never cut (trial names, file paths).
-    """
-    cells = []
-    numeric = [True] * len(headers)
-    filled = [False] * len(headers)
-    for row in rows:
-        texts = []
-        for i, value in enumerate(row):
-            if i in free_columns:
-                text = "" if value is None else str(value)
-                numeric[i] = numeric[i] and _is_number(value)
-            else:
-                text = _format_value(value, max_length)
-                if value is not None:
-                    numeric[i] = numeric[i] and _is_number(value)
-            filled[i] = filled[i] or bool(text)
-            texts.append(text)
-        cells.append(texts)
-    numeric = [n and f for n, f in zip(numeric, filled)]
-    widths = [len(h) for h in headers]
-    for texts in cells:
-        widths = [max(w, len(t)) for w, t in zip(widths, texts)]
-
-    def line(texts: list[str]) -> str:
-        parts = [t.rjust(w) if num else t.ljust(w) for t, w, num in zip(texts, widths, numeric)]
-        return "| " + " | ".join(parts) + " |"
-
-    border = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    under_header = "|" + "+".join("-" * (w + 2) for w in widths) + "|"
-    return [border, line(headers), under_header, *(line(t) for t in cells), border]
-
-
-# ------------------------------------------------------------------------- verbose=2
-
-
-def format_result(trial: Trial, result: Mapping[str, Any]) -> str:
-    """The verbose (``verbose=2``) block printed for one result.
-
-    ``Result for <trial name>:`` then one ``key: value`` line per field, sorted by
-    key, YAML-like (nested dicts indented by two more spaces). ``config`` and fields
-    whose value is None are left out, as in Ray Tune.
-
-    Example:
-        >>> print(format_result(trial, {"done": False, "loss": 0.5}))  # doctest: +SKIP
-        Result for train_fn_3a1f2_00000:
-          done: false
-          loss: 0.5
-    """
-    lines = [f"Result for {trial.name}:"]
-    fields = {k: v for k, v in result.items() if k != CONFIG and v is not None}
-    _yaml_lines(fields, 1, lines)
-    return "\n".join(lines)
-
-
-#: Nesting shown by :func:`format_result`; deeper (or self-referencing) dicts are
-#: printed as one value.
-_MAX_YAML_DEPTH = 16
-_YAML_WORDS = frozenset({"true", "false", "null", "yes", "no", "on", "off", "~"})
-_YAML_SPECIAL = frozenset(":#{}[],&*!|>'\"%@`\n")
-
-
-def _yaml_lines(data: Mapping[Any, Any], depth: int, out: list[str]) -> None:
-    pad = "  " * depth
-    for key in sorted(data, key=str):
-        value = data[key]
-        if isinstance(value, Mapping) and value and depth < _MAX_YAML_DEPTH:
-            out.append(f"{pad}{key}:")
-            _yaml_lines(value, depth + 1, out)
-        else:
-            out.append(f"{pad}{key}: {_yaml_scalar(value)}")
-
-
-def _yaml_scalar(value: Any) -> str:
-    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
-    if tolist is not None and not isinstance(value, (str, bytes)):
-        try:
-            value = tolist()
-        except Exception:  # a foreign tolist(): print the object itself
-            pass
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ".nan"
-        if math.isinf(value):
-            return ".inf" if value > 0 else "-.inf"
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return _yaml_string(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k}: {_yaml_scalar(v)}" for k, v in value.items()) + "}"
-    return _yaml_string(repr(value))
-
-
-def _yaml_string(text: str) -> str:
-    """``text`` as is, or quoted when YAML would read it as something else."""
-    plain = (
-        text
-        and text.strip() == text
-        and text.lower() not in _YAML_WORDS
-        and not _YAML_SPECIAL.intersection(text)
-        and not _number_like(text)
-    )
-    return text if plain else "'" + text.replace("'", "''") + "'"
-
-
-def _number_like(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _add_column(columns: dict[str, str], kind: str, key: str, header: str | None) -> None:
+    if key in columns:
+        raise ConfigError(f"{kind} column {key!r} already exists")
+    columns[key] = header or key

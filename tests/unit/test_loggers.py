@@ -24,6 +24,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import atune.callbacks
 from atune._trial import Trial
+from atune._util import encode_json as _encode_json
 from atune.callbacks import (
     DEFAULT_LOGGERS,
     CSVLoggerCallback,
@@ -33,13 +34,12 @@ from atune.callbacks import (
     LoggerCallback,
     TBXLoggerCallback,
 )
-from atune.callbacks.loggers import (
+from atune.callbacks._tfrecord import (
     CRC_VECTOR_MAX_BYTES,
     CRC_VECTOR_MIN_BATCH,
-    _encode_json,
     _masked_crc32c_many,
-    loggers_to_callbacks,
 )
+from atune.callbacks.loggers import loggers_to_callbacks
 from atune.errors import ConfigTypeError
 
 # ---------------------------------------------------------------------------- helpers

@@ -17,10 +17,10 @@ import atune as tune
 from atune._trial import Trial
 from atune.errors import AtuneError, ConfigError, ConfigTypeError
 from atune.schedulers._base import TrialScheduler
+from atune.schedulers._pbt_explore import Sampler as _Sampler
 from atune.schedulers.pbt import (
     PopulationBasedTraining,
     PopulationBasedTrainingReplay,
-    _Sampler,
     explore,
     make_experiment_tag,
     quantiles,

@@ -1,0 +1,55 @@
+"""``params.json`` and ``result.json``: the trial config and one JSON line per result."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from atune._util import encode_json
+from atune.callbacks._buffered import Batch, BufferedLoggerCallback
+from atune.result import PARAMS_FILE, RESULT_FILE
+
+if TYPE_CHECKING:
+    from atune._trial import Trial
+
+__all__ = ["JsonLoggerCallback"]
+
+
+class JsonLoggerCallback(BufferedLoggerCallback):
+    """Writes ``params.json`` and ``result.json`` (one JSON object per line).
+
+    ``params.json`` holds the trial config, indented and with sorted keys; it is
+    (re)written when the trial starts or restarts. Each result, ``config`` included,
+    becomes one line of ``result.json``. numpy values become Python numbers and lists,
+    sets become lists, other objects their ``repr``; NaN and infinities are written as
+    ``NaN``/``Infinity``, as Python's json does.
+
+    Example:
+        >>> from atune.callbacks import JsonLoggerCallback
+        >>> callbacks = [JsonLoggerCallback()]  # RunConfig(callbacks=callbacks)
+    """
+
+    def _write_batch(self, batch: Batch) -> None:
+        for trial, config in batch.started.items():
+            self._write_params(trial, config)
+            self._append(trial, RESULT_FILE, "")  # result.json exists from the start
+        for trial, entries in batch.results.items():
+            lines = []
+            for _step, _walltime, result in entries:
+                lines.append(encode_json(result))
+                lines.append("\n")
+            self._append(trial, RESULT_FILE, "".join(lines))
+
+    def _write_params(self, trial: Trial, config: dict[str, Any]) -> None:
+        if not trial.local_path:
+            return
+        text = encode_json(config, indent=2, sort_keys=True)
+        path = os.path.join(trial.local_path, PARAMS_FILE)
+        tmp = f"{path}.tmp"
+        try:
+            os.makedirs(trial.local_path, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)  # readers never see a half-written params.json
+        except OSError as exc:
+            self._warn_once(trial, PARAMS_FILE, exc)
