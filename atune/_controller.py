@@ -37,8 +37,7 @@ if sys.version_info < (3, 11):  # anyio depends on the backport there
 from atune import result as R
 from atune._engine import events as E
 from atune._engine.state import ExperimentState
-from atune._executor._base import Executor, TrialHandle
-from atune._executor._worker import WorkerSpec
+from atune._executor._base import Executor, TrialHandle, WorkerSpec
 from atune._metric import metric_number
 from atune._trial import Trial
 from atune.callbacks._base import Callback
@@ -507,11 +506,7 @@ class Controller:
 
     def _discard_worker(self, handle: TrialHandle | None) -> None:
         if handle is not None:
-            release = getattr(self.executor, "release", None)
-            if release is not None:
-                release(handle)
-            else:
-                handle.kill()
+            self.executor.release(handle)
 
     def _lockstep(self) -> bool:
         spec = self.spec

@@ -17,6 +17,7 @@ from atune._metric import validate_mode
 from atune.errors import ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
+    from atune._executor._base import Executor
     from atune._trial import Trial
     from atune.callbacks._base import Callback
     from atune.schedulers._base import TrialScheduler
@@ -111,6 +112,37 @@ class FailureConfig:
             raise ConfigError(f"`fail_fast` must be True, False or 'raise', got {self.fail_fast!r}")
 
 
+#: Methods an executor object must have (the ``atune.executors.Executor`` protocol).
+_EXECUTOR_METHODS = (
+    "start",
+    "total_resources",
+    "put",
+    "launch",
+    "release",
+    "watch",
+    "check_serializable",
+    "aclose",
+)
+
+
+def _check_executor(value: Any) -> None:
+    from atune._executor import EXECUTOR_NAMES
+
+    if isinstance(value, str):
+        if value not in EXECUTOR_NAMES:
+            raise ConfigError(
+                f"`executor` must be one of {', '.join(map(repr, EXECUTOR_NAMES))} (or an "
+                f"executor object), got {value!r}"
+            )
+        return
+    missing = [m for m in _EXECUTOR_METHODS if not callable(getattr(value, m, None))]
+    if missing:
+        raise ConfigTypeError(
+            "`executor` must be 'ray', 'local' or an executor object such as "
+            f"atune.executors.LocalExecutor(), got {value!r} (it has no {', '.join(missing)})"
+        )
+
+
 @dataclass(frozen=True)
 class TuneConfig:
     """How to tune: the metric, the search algorithm, the scheduler and the budget.
@@ -132,6 +164,11 @@ class TuneConfig:
             False); a function trainable starts again in the same process.
         trial_name_creator: ``f(trial) -> str``, the trial's display name.
         trial_dirname_creator: ``f(trial) -> str``, its directory name (not a path).
+        executor: Where trials run: ``"ray"`` (default: each trial in a Ray actor) or
+            ``"local"`` (every trial in this process, without Ray: threads for sync
+            trainables, tasks on the caller's loop for async ones; see
+            ``docs/executors.md``), or an executor object such as
+            ``atune.executors.LocalExecutor({"CPU": 8})``.
     """
 
     metric: str | None = None
@@ -144,6 +181,7 @@ class TuneConfig:
     reuse_actors: bool = False
     trial_name_creator: Callable[[Trial], str] | None = None
     trial_dirname_creator: Callable[[Trial], str] | None = None
+    executor: str | Executor = "ray"
 
     def __post_init__(self) -> None:
         from atune.schedulers._base import TrialScheduler
@@ -180,6 +218,7 @@ class TuneConfig:
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ConfigTypeError(f"`{name}` must be a function of the trial, got {value!r}")
+        _check_executor(self.executor)
 
     @property
     def time_budget_seconds(self) -> float | None:

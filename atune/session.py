@@ -8,8 +8,8 @@ trainable yields to the worker while the buffer is full.
 
 from __future__ import annotations
 
+import contextvars
 import os
-import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,26 +58,46 @@ class _SessionBackend:
         raise NotImplementedError
 
 
-# One trial runs per worker process at a time, but its trainable may run on a thread
-# (sync functions and classes) or on the worker's event loop (async functions); a
-# process-wide slot serves both. The lock only guards installation.
-_lock = threading.Lock()
-_backend: _SessionBackend | None = None
+# Each running trial binds its worker into the context its trainable runs in: the
+# trainable's thread (sync functions and classes) or task (async functions). So
+# several trials can share a process (the local executor), each with its own session.
+_backend: contextvars.ContextVar[_SessionBackend | None] = contextvars.ContextVar(
+    "atune_session", default=None
+)
+# A worker process that runs one trial at a time (a Ray actor) also registers its
+# worker here, so that threads the trainable starts itself (which begin with an
+# empty context) can still report. Never set in a process shared by trials.
+_process_backend: _SessionBackend | None = None
 
 
-def _install(backend: _SessionBackend | None) -> None:
-    global _backend
-    with _lock:
-        _backend = backend
+def _context_for(backend: _SessionBackend) -> contextvars.Context:
+    """A copy of the current context in which this module talks to ``backend``."""
+    context = contextvars.copy_context()
+    context.run(_backend.set, backend)
+    return context
+
+
+def _set_process_backend(backend: _SessionBackend | None) -> None:
+    """Register (or, with None, remove) the sole trial of a dedicated worker process."""
+    global _process_backend
+    _process_backend = backend
+
+
+def _current_or_none() -> _SessionBackend | None:
+    """The running trial's worker, or None outside of a trial."""
+    backend = _backend.get()
+    return backend if backend is not None else _process_backend
 
 
 def _current() -> _SessionBackend:
-    backend = _backend
+    backend = _current_or_none()
     if backend is None:
         raise AtuneError(
             "atune.report(), get_checkpoint() and get_context() only work inside a "
             "trainable run by atune (Tuner.fit() or tune.run()). Call your function "
-            "through a Tuner instead of directly."
+            "through a Tuner instead of directly. (A thread your trainable starts "
+            "begins with an empty context: start it with "
+            "contextvars.copy_context().run(...) to report from it.)"
         )
     return backend
 

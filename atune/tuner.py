@@ -290,9 +290,9 @@ class Tuner:
                 f"mode={tc.mode!r}; set them on the scheduler or in TuneConfig"
             )
         if _executor is None:
-            from atune._executor._ray import RayExecutor
+            from atune._executor import create_executor
 
-            _executor = RayExecutor()
+            _executor = create_executor(tc.executor)
         self._executor = _executor
         self._executor.check_serializable(self._info.trainable, "trainable")
         _check_space_serializable(param_space, self._executor)

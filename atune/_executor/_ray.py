@@ -17,8 +17,9 @@ import ray.cloudpickle
 from ray.exceptions import RayActorError, RayError, RaySystemError, RayTaskError
 
 from atune._executor import _serialization
+from atune._executor._base import Batch, TrialHandle, WorkerSpec
 from atune._executor._ray_cluster import ClusterWatch, ensure_ray, shutdown_ray
-from atune._executor._worker import STOP_GRACE_S, Batch, TrialWorker, WorkerSpec
+from atune._executor._worker import STOP_GRACE_S, TrialWorker
 from atune.errors import AtuneError, ClusterDiedError, SerializationError, TrialWorkerDiedError
 
 __all__ = ["RayExecutor"]
@@ -37,7 +38,9 @@ class _TrialActor:
     """The Ray actor class wrapping a :class:`TrialWorker` (runs in the worker process)."""
 
     def __init__(self) -> None:
-        self._worker = TrialWorker(node_ip=ray.util.get_node_ip_address())
+        # The actor's process runs one trial at a time: the worker may own its
+        # working directory, its stdout/stderr (log_to_file) and the session.
+        self._worker = TrialWorker(node_ip=ray.util.get_node_ip_address(), dedicated_process=True)
 
     async def start(self, spec: WorkerSpec, parameters: dict[str, Any]) -> dict[str, Any]:
         return await self._worker.start(spec, parameters or {})
@@ -254,8 +257,9 @@ class RayExecutor:
             raise
         return handle
 
-    def release(self, handle: RayTrialHandle) -> None:
+    def release(self, handle: TrialHandle) -> None:
         """Kill a worker and forget it."""
+        assert isinstance(handle, RayTrialHandle), handle
         handle.kill()
         self._handles.discard(handle)
 

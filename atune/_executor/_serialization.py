@@ -1,14 +1,16 @@
-"""Finding out *what* makes an object unserialisable, to say so in the error."""
+"""Finding out *what* makes an object unserialisable, to say so in the error; and
+making a trainable's exception fit to travel back to the driver."""
 
 from __future__ import annotations
 
 import inspect
+import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from atune.errors import SerializationError
+from atune.errors import SerializationError, TrialError
 
-__all__ = ["check_serializable"]
+__all__ = ["check_serializable", "transportable"]
 
 
 def _references(obj: Any) -> Iterator[tuple[str, Any]]:
@@ -53,3 +55,20 @@ def check_serializable(obj: Any, what: str, dumps: Callable[[Any], bytes]) -> No
             f"{what} {name!r} cannot be sent to a Ray worker: {detail}. Create such objects "
             "inside the trainable, or pass data with atune.with_parameters()."
         ) from exc
+
+
+def transportable(exc: BaseException, tb: str) -> BaseException:
+    """The exception itself when it survives pickling; a TrialError stand-in otherwise."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        try:
+            import cloudpickle  # ray's dependency; pickles classes defined in __main__
+
+            cloudpickle.loads(cloudpickle.dumps(exc))
+            return exc
+        except Exception:
+            return TrialError(
+                f"{type(exc).__name__}: {exc}", exc_type=type(exc).__name__, traceback=tb
+            )

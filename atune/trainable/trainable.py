@@ -8,6 +8,12 @@ import tempfile
 import time
 from typing import Any
 
+from atune._executor._class_checkpoint import (
+    checkpoint_dir_name,
+    load_class_checkpoint,
+    save_class_checkpoint,
+)
+
 __all__ = ["Trainable"]
 
 
@@ -48,7 +54,7 @@ class Trainable:
         self.config: dict[str, Any] = dict(config or {})
         self._iteration = 0
         self._time_total = 0.0
-        backend = session._backend
+        backend = session._current_or_none()
         if backend is not None:
             ctx = backend.context
             self.trial_id, self.trial_name = ctx.trial_id, ctx.trial_name
@@ -142,16 +148,12 @@ class Trainable:
 
     def save(self, checkpoint_dir: str | None = None) -> str:
         """Save a checkpoint outside of a Tuner; returns its directory."""
-        from atune._executor._worker import save_class_checkpoint
-
-        target = checkpoint_dir or os.path.join(self.logdir, f"checkpoint_{self._iteration:06d}")
+        target = checkpoint_dir or os.path.join(self.logdir, checkpoint_dir_name(self._iteration))
         save_class_checkpoint(self, target, iteration=self._iteration)
         return target
 
     def restore(self, checkpoint_dir: str) -> None:
         """Restore from a directory written by :meth:`save`."""
-        from atune._executor._worker import load_class_checkpoint
-
         self._iteration = load_class_checkpoint(self, checkpoint_dir)
 
     def stop(self) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 import atune as tune
 from atune._controller import _check_metric_value
-from atune._executor._worker import TrialWorker, WorkerSpec
+from atune._executor._base import WorkerSpec
+from atune._executor._worker import TrialWorker
 from atune._trial import Trial
 from atune.errors import ConfigError, ConfigTypeError, SerializationError
 from atune.trainable.util import inspect_trainable

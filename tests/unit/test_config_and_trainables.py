@@ -22,6 +22,7 @@ from atune.trainable.util import inspect_trainable, normalize_resources, resolve
         ({"num_samples": -2}, "`num_samples` must be >= -1, got -2"),
         ({"max_concurrent_trials": -1}, "`max_concurrent_trials` must be >= 0, got -1"),
         ({"time_budget_s": 0}, "`time_budget_s` must be > 0"),
+        ({"executor": "cluster"}, "`executor` must be one of 'ray', 'local'"),
     ],
 )
 def test_tune_config_rejects_bad_values(kwargs, message):
@@ -64,6 +65,7 @@ WRONG_TYPES = [
     (atune.TuneConfig, "reuse_actors", "yes", "a bool"),
     (atune.TuneConfig, "trial_name_creator", "name", "a function of the trial"),
     (atune.TuneConfig, "trial_dirname_creator", 1, "a function of the trial"),
+    (atune.TuneConfig, "executor", 3, "'ray', 'local' or an executor object"),
     (atune.RunConfig, "name", 5, "a str"),
     (atune.RunConfig, "storage_path", 5, "a str or os.PathLike"),
     (atune.RunConfig, "stop", 5, "a dict of result key -> threshold, an atune.Stopper"),

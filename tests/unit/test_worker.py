@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 import atune
-from atune._executor._worker import TrialWorker, WorkerSpec
+from atune._executor._base import WorkerSpec
+from atune._executor._worker import TrialWorker
 from atune.errors import TrialError
 from atune.trainable.util import inspect_trainable
 
@@ -259,3 +260,156 @@ async def test_final_stop_cleans_up_a_kept_trainable(tmp_path):
     assert not kept.cleaned
     await worker.stop(final=True)
     assert kept.cleaned
+
+
+async def test_async_report_waits_for_room_before_buffering(tmp_path):
+    reported = []
+
+    async def train(config):
+        for i in range(10):
+            await atune.report({"i": i})
+            reported.append(i)
+
+    worker = TrialWorker()
+    await worker.start(make_spec(train, tmp_path, buffer_size=3), {})
+    with anyio.fail_after(10):
+        while len(reported) < 3:
+            await anyio.sleep(0.01)
+    await anyio.sleep(0.1)
+    # As in a thread: three results buffered, the 4th report waits, nothing beyond.
+    assert len(reported) == 3
+    assert len(worker._results._items) == 3
+    results, final = await drain(worker, max_results=2)
+    assert [r["i"] for r in results] == list(range(10))
+    assert final.error is None
+
+
+async def test_an_unawaited_async_report_that_must_wait_fails_the_next_one(tmp_path):
+    async def train(config):
+        for i in range(5):
+            atune.report({"i": i})  # not awaited
+
+    worker = TrialWorker()
+    await worker.start(make_spec(train, tmp_path, buffer_size=2), {})
+    results, final = await drain(worker)
+    # The 3rd report finds the buffer full: it would have waited, but was not awaited.
+    assert [r["i"] for r in results] == [0, 1]
+    assert isinstance(final.error, RuntimeError)
+    assert "await atune.report(...)" in str(final.error)
+
+
+async def test_unawaited_async_reports_are_fine_while_nothing_has_to_wait(tmp_path):
+    async def train(config):
+        for i in range(5):
+            atune.report({"i": i})
+
+    worker = TrialWorker()
+    await worker.start(make_spec(train, tmp_path), {})
+    results, final = await drain(worker)
+    assert [r["i"] for r in results] == list(range(5))
+    assert final.error is None
+
+
+async def test_async_checkpoint_is_copied_off_the_event_loop(tmp_path, monkeypatch):
+    from atune._executor import _worker
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "w.txt").write_text("weights")
+    copied_on = []
+    real_copytree = _worker.shutil.copytree
+
+    def copytree(*args, **kwargs):
+        copied_on.append(threading.get_ident())
+        return real_copytree(*args, **kwargs)
+
+    monkeypatch.setattr(_worker.shutil, "copytree", copytree)
+
+    async def train(config):
+        await atune.report({"a": 1}, checkpoint=atune.Checkpoint.from_directory(str(src)))
+
+    worker = TrialWorker()
+    await worker.start(make_spec(train, tmp_path), {})
+    batch = await worker.next_results(10, 0, False)
+    path = batch.results[0][1]
+    with open(os.path.join(path, "w.txt")) as f:
+        assert f.read() == "weights"
+    assert copied_on and threading.get_ident() not in copied_on
+
+
+async def test_stop_joins_the_trainables_thread(tmp_path):
+    def train(config):
+        while True:
+            atune.report({"x": 1})
+
+    worker = TrialWorker()
+    await worker.start(make_spec(train, tmp_path, buffer_size=2), {})
+    thread = worker._thread
+    await worker.next_results(1, 0, False)
+    assert await worker.stop(grace_s=5) is True
+    assert not thread.is_alive()
+    assert not worker.alive
+
+
+async def test_stop_gives_up_on_a_thread_that_never_reports_again(tmp_path, monkeypatch):
+    from atune._executor import _worker
+
+    release = threading.Event()
+
+    def train(config):
+        atune.report({"x": 1})
+        release.wait()
+
+    worker = TrialWorker()
+    await worker.start(make_spec(train, tmp_path), {})
+    await worker.next_results(1, 0, False)
+    assert await worker.stop(grace_s=0.2) is False  # a thread cannot be killed
+    assert worker.alive
+    monkeypatch.setattr(_worker, "STOP_GRACE_S", 0.2)
+    with pytest.raises(RuntimeError, match="previous trial is still running"):
+        await worker.reset(make_spec(train, tmp_path), {})
+    release.set()
+    assert await worker.stop(grace_s=5) is True
+    assert not worker.alive
+
+
+async def test_stopping_an_async_trainable_before_it_ran_ends_it_at_once(tmp_path):
+    async def train(config):
+        await atune.report({"x": 1})
+
+    worker = TrialWorker()
+    await worker.start(make_spec(train, tmp_path), {})
+    with anyio.fail_after(1):  # well within the grace: the task was cancelled, not awaited
+        assert await worker.stop(grace_s=5) is True
+    assert worker._results.closed
+
+
+async def test_concurrent_workers_in_one_process_each_have_their_own_session(tmp_path):
+    def sync_train(config):
+        for _ in range(200):
+            atune.report({"seen": atune.get_context().get_trial_id()})
+
+    async def async_train(config):
+        for _ in range(200):
+            await anyio.sleep(0)
+            await atune.report({"seen": atune.get_context().get_trial_id()})
+
+    workers = {}
+    for n, train in enumerate([sync_train, async_train, sync_train, async_train]):
+        spec = make_spec(train, tmp_path / str(n))
+        spec.trial_id = f"trial{n}"
+        workers[spec.trial_id] = TrialWorker()
+        await workers[spec.trial_id].start(spec, {})
+    seen = {}
+
+    async def collect(trial_id):
+        results, final = await drain(workers[trial_id], max_results=7)
+        assert final.error is None
+        seen[trial_id] = {r["seen"] for r in results}
+
+    async with anyio.create_task_group() as tg:
+        for trial_id in workers:
+            tg.start_soon(collect, trial_id)
+    assert seen == {tid: {tid} for tid in workers}
+    with pytest.raises(atune.AtuneError, match="inside a trainable"):
+        atune.report({"x": 1})  # the driver's own context has no session

@@ -1,4 +1,4 @@
-"""Custom schedulers, searchers and stoppers plugged into a real run."""
+"""Custom schedulers, searchers and stoppers plugged into a real run, on every executor."""
 
 from __future__ import annotations
 
@@ -16,17 +16,6 @@ from atune.search import Searcher, SyncSearcher
 def _lines(path: str) -> list[dict]:
     with open(os.path.join(path, "result.json")) as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def run(trainable, storage, **kwargs):
-    tune_config = kwargs.pop("tune_config", None)
-    param_space = kwargs.pop("param_space", None)
-    return tune.Tuner(
-        trainable,
-        param_space=param_space,
-        tune_config=tune_config,
-        run_config=tune.RunConfig(storage_path=storage, verbose=0, **kwargs),
-    )
 
 
 class Stepper(tune.Trainable):
@@ -73,11 +62,10 @@ class PauseOnce(FIFOScheduler):
         return None
 
 
-async def test_paused_trial_resumes_from_its_checkpoint(storage):
+async def test_paused_trial_resumes_from_its_checkpoint(tuner):
     scheduler = PauseOnce()
-    grid = await run(
+    grid = await tuner(
         Stepper,
-        storage,
         param_space={"k": tune.grid_search([0, 1])},
         tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=1),
     ).fit()
@@ -106,10 +94,9 @@ def counts_iterations(config):
             f.write(str(i))  # written only once the driver let the trainable go on
 
 
-async def test_sync_point_keeps_the_trainable_at_the_decision(storage, tmp_path):
-    grid = await run(
+async def test_sync_point_keeps_the_trainable_at_the_decision(tuner, tmp_path):
+    grid = await tuner(
         counts_iterations,
-        storage,
         param_space={"dir": str(tmp_path)},
         tune_config=tune.TuneConfig(scheduler=StopAtThree()),
     ).fit()
@@ -142,10 +129,10 @@ def score_it(config):
         tune.report({"score": config["v"] * 10 + i})
 
 
-async def test_custom_searcher_drives_the_experiment(storage):
+async def test_custom_searcher_drives_the_experiment(tuner):
     searcher = ThreeConfigs()
-    grid = await run(
-        score_it, storage, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1)
+    grid = await tuner(
+        score_it, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1)
     ).fit()
     assert sorted(r.config["v"] for r in grid) == [1, 2, 3]
     assert sorted(searcher.completed.values()) == [(12, False), (22, False), (32, False)]
@@ -173,21 +160,21 @@ def forever(config):
         tune.report({"i": i})
 
 
-async def test_stopper_stop_all_ends_every_trial(storage):
-    grid = await run(
-        forever, storage, tune_config=tune.TuneConfig(num_samples=3), stop=StopAllAtFive()
+async def test_stopper_stop_all_ends_every_trial(tuner):
+    grid = await tuner(
+        forever, tune_config=tune.TuneConfig(num_samples=3), stop=StopAllAtFive()
     ).fit()
     assert grid.num_terminated == len(grid) >= 1
     assert max(r.metrics.get("i", 0) for r in grid) >= 5
 
 
-async def test_scheduler_by_name_and_bad_name(storage):
-    grid = await run(
-        score_it, storage, param_space={"v": 1}, tune_config=tune.TuneConfig(scheduler="fifo")
+async def test_scheduler_by_name_and_bad_name(tuner):
+    grid = await tuner(
+        score_it, param_space={"v": 1}, tune_config=tune.TuneConfig(scheduler="fifo")
     ).fit()
     assert grid[0].metrics["score"] == 12
     with pytest.raises(tune.ConfigError, match="`scheduler` must be one of"):
-        run(score_it, storage, tune_config=tune.TuneConfig(scheduler="nope"))
+        tuner(score_it, tune_config=tune.TuneConfig(scheduler="nope"))
 
 
 class SyncGrid(Searcher):
@@ -219,12 +206,12 @@ class ThreadedGrid(SyncGrid, SyncSearcher):
 
 
 @pytest.mark.parametrize("cls", [SyncGrid, ThreadedGrid])
-async def test_sync_searcher_gets_num_samples_and_its_state_is_saved(storage, cls):
+async def test_sync_searcher_gets_num_samples_and_its_state_is_saved(tuner, cls):
     import pickle
 
     searcher = cls()
-    grid = await run(
-        score_it, storage, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4)
+    grid = await tuner(
+        score_it, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4)
     ).fit()
     assert sorted(r.config["v"] for r in grid) == [1, 2, 3, 4]
     assert sorted(searcher.told) == [12, 22, 32, 42]
@@ -253,10 +240,10 @@ class Halving07(tune.search.SuggestionAlgorithm):
         self.results.append(result["score"])
 
 
-async def test_07_suggestion_algorithm_drives_a_run(storage):
+async def test_07_suggestion_algorithm_drives_a_run(tuner):
     searcher = Halving07(max_concurrent=2, reward_attr="score")
-    grid = await run(
-        score_it, storage, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4)
+    grid = await tuner(
+        score_it, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4)
     ).fit()
     assert sorted(r.config["v"] for r in grid) == [4, 8, 16, 32]
     assert len(searcher.results) == 4
