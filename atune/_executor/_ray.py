@@ -37,10 +37,16 @@ _started_by_atune = False
 class _TrialActor:
     """The Ray actor class wrapping a :class:`TrialWorker` (runs in the worker process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, trainable_name: str = "trial") -> None:
         # The actor's process runs one trial at a time: the worker may own its
         # working directory, its stdout/stderr (log_to_file) and the session.
         self._worker = TrialWorker(node_ip=ray.util.get_node_ip_address(), dedicated_process=True)
+        self._name = trainable_name
+
+    def __repr__(self) -> str:
+        # Ray prefixes what the trial prints with this: "(train pid=123) ...", as Ray
+        # Tune shows the trainable's name.
+        return self._name
 
     async def start(self, spec: WorkerSpec, parameters: dict[str, Any]) -> dict[str, Any]:
         return await self._worker.start(spec, parameters or {})
@@ -244,7 +250,7 @@ class RayExecutor:
         def _submit() -> tuple[Any, Any]:
             # Creating the first actor exports its class (~100 ms) and submitting
             # start() pickles the trainable: both happen off the event loop.
-            actor: Any = _RemoteTrialActor.options(**options).remote()
+            actor: Any = _RemoteTrialActor.options(**options).remote(spec.trainable.name)
             return actor, actor.start.remote(spec, parameters)
 
         actor, started = await anyio.to_thread.run_sync(_submit, abandon_on_cancel=True)
