@@ -87,6 +87,9 @@ class ResourcePool:
     def acquire(self, trial_id: str, resources: Mapping[str, float]) -> None:
         if trial_id in self._held:
             raise InvalidTransition(f"trial {trial_id} already holds resources")
+        bad = {k: v for k, v in resources.items() if not v >= 0}  # NaN is not >= 0 either
+        if bad:
+            raise InvalidTransition(f"trial {trial_id} asked for resources < 0: {bad}")
         self._held[trial_id] = dict(resources)
 
     def release(self, trial_id: str) -> None:
@@ -108,7 +111,9 @@ class CheckpointBook:
     kept (a failed trial resumes from it); beyond that, the worst by
     ``checkpoint_score_attribute`` (in ``checkpoint_score_order``), or the oldest
     without one, are dropped first. :meth:`record` returns the paths no longer kept,
-    for the caller to delete.
+    for the caller to delete, each once: a path that is pinned when it is dropped is
+    returned by the :meth:`unpin` that takes its last pin instead. Recording a path the
+    trial already keeps replaces that entry (the directory was overwritten).
     """
 
     def __init__(self, config: CheckpointConfig | None = None) -> None:
@@ -117,6 +122,10 @@ class CheckpointBook:
         self._meta: dict[str, tuple[int, float]] = {}
         #: Paths that must not be deleted yet (a pending restore, a PBT exploit).
         self._pinned: dict[str, int] = {}
+        #: Dropped while pinned: returned by the unpin that takes the last pin.
+        self._deferred: set[str] = set()
+        #: How many kept entries (over all trials) point to each path.
+        self._refs: dict[str, int] = {}
 
     def record(
         self,
@@ -130,16 +139,34 @@ class CheckpointBook:
         it = int(result.get(R.TRAINING_ITERATION, 0)) if iteration is None else iteration
         tt = float(result.get(R.TIME_TOTAL_S, 0.0)) if time_total_s is None else time_total_s
         kept = self._kept.setdefault(trial_id, [])
+        # The same directory again (saved into twice, or a PBT exploit copied into a
+        # name the trial used): one entry, the new one, else dropping the old entry
+        # would delete the directory the latest entry points to.
+        path = checkpoint.path
+        if self._refs.get(path):
+            before = len(kept)
+            kept[:] = [k for k in kept if k.checkpoint.path != path]
+            self._refs[path] -= before - len(kept)
         kept.append(_Kept(checkpoint, it, tt, dict(result)))
-        self._meta[checkpoint.path] = (it, tt)
+        self._refs[path] = self._refs.get(path, 0) + 1
+        self._meta[path] = (it, tt)
+        self._deferred.discard(path)
         n = self.config.num_to_keep
         dropped: list[str] = []
         while n is not None and len(kept) > n:
             victim = self._victim(kept[:-1])
             kept.remove(victim)
-            self._meta.pop(victim.checkpoint.path, None)
-            dropped.append(victim.checkpoint.path)
-        return [p for p in dropped if p not in self._pinned]
+            path = victim.checkpoint.path
+            self._refs[path] -= 1
+            if self._refs[path]:
+                continue  # another trial keeps the same directory
+            del self._refs[path]
+            self._meta.pop(path, None)
+            if path in self._pinned:
+                self._deferred.add(path)
+            else:
+                dropped.append(path)
+        return dropped
 
     def _victim(self, candidates: list[_Kept]) -> _Kept:
         attr = self.config.checkpoint_score_attribute
@@ -173,12 +200,18 @@ class CheckpointBook:
     def pin(self, path: str) -> None:
         self._pinned[path] = self._pinned.get(path, 0) + 1
 
-    def unpin(self, path: str) -> None:
+    def unpin(self, path: str) -> list[str]:
+        """Take one pin off ``path``; ``[path]`` if it was the last and the book had
+        dropped the path meanwhile (for the caller to delete), else ``[]``."""
         left = self._pinned.get(path, 0) - 1
         if left > 0:
             self._pinned[path] = left
-        else:
-            self._pinned.pop(path, None)
+            return []
+        self._pinned.pop(path, None)
+        if path in self._deferred:
+            self._deferred.discard(path)
+            return [path]
+        return []
 
 
 class TrialTable:
@@ -263,7 +296,9 @@ class ExperimentState:
             return []
         if isinstance(event, E.TrialAdded):
             return []  # the Trial object is added with add_trial()
-        trial = self.table[event.trial_id]
+        trial = self.table.get(event.trial_id)
+        if trial is None:
+            raise InvalidTransition(f"{event.kind} for trial {event.trial_id}, which is unknown")
         if isinstance(event, E.ResultRecorded):
             self._expect(trial, event, frozenset({Trial.RUNNING}))
             trial.last_result = event.result
