@@ -107,7 +107,6 @@ class ExperimentSpec:
     checkpoint_config: CheckpointConfig = field(default_factory=CheckpointConfig)
     failure_config: FailureConfig = field(default_factory=FailureConfig)
     log_to_file: bool | str | tuple[str, str] = False
-    default_resources: dict[str, float] | None = None
     total_samples: int | None = None
     chdir_to_trial_dir: bool = True
 
@@ -327,7 +326,7 @@ class Controller:
             config=config,
             experiment_tag=f"{index}_{tag}" if tag else str(index),
             evaluated_params=evaluated,
-            resources=resolve_resources(spec.trainable, config, spec.default_resources),
+            resources=resolve_resources(spec.trainable, config, None),
         )
         if spec.trial_name_creator is not None:
             trial.custom_name = str(spec.trial_name_creator(trial))

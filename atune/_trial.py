@@ -54,7 +54,6 @@ class Trial:
     num_failures: int = 0
     error: BaseException | None = None
     custom_name: str | None = None
-    custom_dirname: str | None = None
     #: Number of results recorded (``training_iteration`` of the last one).
     num_results: int = 0
     #: Set by a scheduler (PBT's exploit): the next start restores from this instead.

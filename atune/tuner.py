@@ -371,7 +371,6 @@ class Tuner:
         if spec.verbose >= 1:
             _show_atune_logs()
         controller = Controller(spec, self._executor)
-        self._controller = controller
         try:
             await controller.run()
         finally:

@@ -181,7 +181,6 @@ class RayExecutor:
         self._total: dict[str, float] = {}
         self._handles: set[RayTrialHandle] = set()
         self._watch: ClusterWatch | None = None
-        self.started_ray = False
         #: Why the cluster is gone, once :meth:`watch` has seen it die.
         self.dead: str | None = None
 
@@ -201,7 +200,6 @@ class RayExecutor:
                 await shutdown_ray()
         if await ensure_ray(self._address, self._init_kwargs):
             _started_by_atune = True
-            self.started_ray = True
         self._watch = ClusterWatch()
         self._total = await anyio.to_thread.run_sync(ray.cluster_resources, abandon_on_cancel=True)
 
