@@ -98,6 +98,13 @@ def _check_base(api: str, base: Any):
     return base
 
 
+def _check_log(api: str, lower: Any, sampler: LogUniform) -> LogUniform:
+    """``sampler`` with its base checked; log space needs ``lower > 0``."""
+    if lower <= 0:
+        raise ConfigError(f"`{api}` needs lower > 0 to sample in log space, got lower={lower!r}")
+    return LogUniform(_check_base(api, sampler.base))
+
+
 def _unwrap(sampler: Sampler | None) -> tuple[Sampler | None, Any]:
     """Split a sampler into (base sampler, q); q is None when not quantized."""
     if isinstance(sampler, Quantized):
@@ -131,6 +138,27 @@ def _q_float_range(lower: float, upper: float, q: float) -> tuple[int, int] | No
     return k_lo, k_hi
 
 
+def _q_int_range(lower: int, upper: int, q: int) -> tuple[int, int]:
+    """The multipliers k with ``lower <= k*q <= upper`` (none when ``k_lo > k_hi``)."""
+    return -(-lower // q), upper // q
+
+
+def _q_range(lower: Any, upper: Any, q: Any, integer: bool) -> tuple[int, int] | None:
+    """The multipliers of ``q`` inside ``[lower, upper]``: exact for integers, noise-tolerant
+    for floats (None when there is none)."""
+    if integer:
+        return _q_int_range(lower, upper, q)
+    return _q_float_range(lower, upper, q)
+
+
+def _q_snap(value: float, lower: Any, upper: Any, q: Any, integer: bool) -> Any:
+    """``value`` rounded to the nearest multiple of ``q`` inside ``[lower, upper]``."""
+    k_range = _q_range(lower, upper, q, integer)
+    assert k_range is not None  # checked when the domain was made
+    k = min(max(round(value / q), k_range[0]), k_range[1])
+    return k * q if integer else _q_value(k, q)
+
+
 def _check_float(api: str, lower: Any, upper: Any, sampler: Sampler | None):
     lower = _real(api, "lower", lower, allow_none=True, finite=False)
     upper = _real(api, "upper", upper, allow_none=True, finite=False)
@@ -147,11 +175,7 @@ def _check_float(api: str, lower: Any, upper: Any, sampler: Sampler | None):
             f"`{api}` needs finite lower and upper bounds, got lower={lower!r}, upper={upper!r}"
         )
     if isinstance(base, LogUniform):
-        if lower <= 0:
-            raise ConfigError(
-                f"`{api}` needs lower > 0 to sample in log space, got lower={lower!r}"
-            )
-        base = LogUniform(_check_base(api, base.base))
+        base = _check_log(api, lower, base)
     if isinstance(base, Normal):
         if any(b is not None and math.isfinite(b) for b in (lower, upper)):
             raise ConfigError(
@@ -179,17 +203,14 @@ def _check_integer(api: str, lower: Any, upper: Any, sampler: Sampler | None):
     if isinstance(base, (Grid, Normal, Quantized)):
         raise ConfigError(f"`{api}` cannot use sampler {base!r} on an Integer domain")
     if isinstance(base, LogUniform):
-        if lower <= 0:
-            raise ConfigError(
-                f"`{api}` needs lower > 0 to sample in log space, got lower={lower!r}"
-            )
-        base = LogUniform(_check_base(api, base.base))
+        base = _check_log(api, lower, base)
     if q is not None:
         q = _positive(api, "q", q)
         if isinstance(q, float) and not q.is_integer():
             raise ConfigError(f"`{api}` needs an integer q, got q={q!r}")
         q = int(q)
-        if -(-lower // q) > upper // q:
+        k_lo, k_hi = _q_int_range(lower, upper, q)
+        if k_lo > k_hi:
             raise ConfigError(
                 f"`{api}` needs a multiple of q between lower and upper, "
                 f"got lower={lower!r}, upper={upper!r}, q={q!r}"

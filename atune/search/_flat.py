@@ -9,23 +9,31 @@ Two views are offered: :func:`find_domains` + :func:`build_config` keep the spac
 shape (lists included) and put values back at their paths; :func:`split_space` +
 :func:`unflatten` work on ``{"a/b": value}`` mappings, for libraries that take plain
 parameter dicts and native ``(lower, upper)`` bounds.
+
+:func:`describe` reads a domain once into a :class:`DomainSpec`, the normalized
+description every integration converts to its library's parameter type.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._domain import Domain
-from atune.search.variant_generator import _is_grid_dict
+from atune.search._domain import LogUniform, Normal, _q_range, _q_snap, _q_value, _unwrap
+from atune.search.sample import Categorical, Domain, Float, Integer, _category_index
+from atune.search.variant_generator import _assign, _is_grid_dict
 
 __all__ = [
     "SEP",
+    "DomainKind",
+    "DomainSpec",
     "Path",
     "build_config",
     "deep_merge",
+    "describe",
     "find_domains",
     "flatten_point",
     "has_domains",
@@ -104,10 +112,7 @@ def build_config(space: Any, values: Mapping[Path, Any]) -> dict[str, Any]:
     config = _copy_structure(space or {})
     for path, value in values.items():
         if path:
-            node = config
-            for key in path[:-1]:
-                node = node[key]
-            node[path[-1]] = value
+            _assign(config, path, value)
     return config
 
 
@@ -241,3 +246,114 @@ def python_value(value: Any) -> Any:
     if item is not None and getattr(value, "shape", None) == ():
         return item()
     return value
+
+
+# --------------------------------------------------------------------------- domain specs
+
+#: What a searched parameter is, as the integrations see it.
+DomainKind = Literal["float", "int", "categorical", "normal"]
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """One search-space domain, normalized: what every library converter reads.
+
+    Made by :func:`describe`; the converters match on :attr:`kind` and read the fields
+    that kind defines (the others keep their defaults).
+
+    Attributes:
+        kind: ``"float"`` (``uniform``, ``loguniform`` and their quantized forms),
+            ``"int"`` (``randint``, ``lograndint``, ``qrandint``, ``qlograndint``),
+            ``"normal"`` (``randn``, ``qrandn``) or ``"categorical"`` (``choice``).
+        name: The parameter's flat name (``"model/lr"``), for messages.
+        domain: The domain described (its ``repr`` goes into messages).
+        lower: The lower bound, always inclusive (``None`` for ``"categorical"``;
+            ``None`` or infinite for ``"normal"``).
+        upper: The upper bound as atune's domains define it: inclusive for floats and
+            for quantized integers, **exclusive** for unquantized integers
+            (``randint(0, 10)`` never gives 10; ``qrandint(0, 10, 5)`` can). Use
+            :attr:`inclusive_upper` for the largest value an integer can take.
+        log: Sampled uniformly in log space (``loguniform``, ``lograndint``...).
+        base: The log base given (the distribution is the same for every base); None
+            unless ``log``.
+        q: The quantization step, or None: values are multiples of ``q`` (an int for
+            integer domains).
+        mean: The mean of a ``"normal"`` domain.
+        sd: The standard deviation of a ``"normal"`` domain.
+        categories: The categories of a ``"categorical"`` domain, in order.
+    """
+
+    kind: DomainKind
+    name: str
+    domain: Domain = field(repr=False)
+    lower: Any = None
+    upper: Any = None
+    log: bool = False
+    base: float | None = None
+    q: Any = None
+    mean: float | None = None
+    sd: float | None = None
+    categories: tuple[Any, ...] = ()
+
+    @property
+    def inclusive_upper(self) -> Any:
+        """The largest value: ``upper - 1`` for unquantized integers, else ``upper``."""
+        if self.kind == "int" and self.q is None:
+            return self.upper - 1
+        return self.upper
+
+    @property
+    def q_range(self) -> tuple[int, int] | None:
+        """``(k_lo, k_hi)``, the multipliers k of ``q`` with ``k * q`` inside the bounds.
+
+        Exact for integers; for floats tolerant of float noise (``quniform(1.1, 2.0,
+        0.1)`` gives ``(11, 20)``). None when there is none (an unbounded range).
+        """
+        assert self.q is not None, "q_range needs a quantized domain"
+        if self.lower is None or self.upper is None:
+            return None
+        return _q_range(self.lower, self.upper, self.q, self.kind == "int")
+
+    def multiple(self, k: int) -> Any:
+        """The value ``k * q``: an int for integer domains, a float without noise else."""
+        return k * self.q if self.kind == "int" else _q_value(k, self.q)
+
+    def snap(self, value: float) -> Any:
+        """``value`` rounded to the nearest multiple of ``q`` inside the bounds."""
+        return _q_snap(value, self.lower, self.upper, self.q, self.kind == "int")
+
+    def index(self, value: Any) -> int | None:
+        """The index of the first category that is or equals ``value``, else None."""
+        return _category_index(self.categories, value)
+
+
+def describe(domain: Domain, name: str = "", searcher: str = "this searcher") -> DomainSpec:
+    """The :class:`DomainSpec` of ``domain``, the parameter ``name`` of ``searcher``.
+
+    Raises:
+        ConfigError: for a grid axis or a ``sample_from`` function (as
+            :func:`find_domains` does), and for any other domain that is no float,
+            integer or categorical range; the message names the searcher and parameter.
+
+    Example:
+        >>> spec = describe(atune.randint(1, 10), "layers")
+        >>> spec.kind, spec.lower, spec.upper, spec.inclusive_upper
+        ('int', 1, 10, 9)
+    """
+    _check_searchable(searcher, name, domain)
+    if isinstance(domain, Categorical):
+        return DomainSpec("categorical", name, domain, categories=tuple(domain.categories))
+    if not isinstance(domain, (Float, Integer)):
+        raise ConfigError(
+            f"{searcher} does not support parameters of type {type(domain).__name__}: "
+            f"{name!r} = {domain!r}; use uniform/loguniform/randint/choice domains (or their "
+            "quantized forms)"
+        )
+    sampler, q = _unwrap(domain.get_sampler())
+    bounds = {"lower": domain.lower, "upper": domain.upper, "q": q}
+    if isinstance(sampler, Normal):
+        return DomainSpec("normal", name, domain, mean=sampler.mean, sd=sampler.sd, **bounds)
+    kind: DomainKind = "int" if isinstance(domain, Integer) else "float"
+    if isinstance(sampler, LogUniform):
+        return DomainSpec(kind, name, domain, log=True, base=sampler.base, **bounds)
+    return DomainSpec(kind, name, domain, **bounds)

@@ -25,6 +25,7 @@ import numpy as np
 
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._base import Searcher
+from atune.search._flat import find_domains, has_domains, param_name, split_space
 
 __all__ = [
     "LibrarySearcher",
@@ -116,6 +117,8 @@ class LibrarySearcher(Searcher):
     _SPACE_ARG: ClassVar[str] = "space"
 
     _lock: anyio.Lock | None = None
+    #: Values copied into every suggested config (set by each subclass).
+    _constants: dict[str, Any]
     #: The Tuner ``param_space`` last accepted (saved with the state).
     _tuner_space: Any = None
 
@@ -208,6 +211,27 @@ class LibrarySearcher(Searcher):
                 f"`param_space` may hold only constants, but it defines search parameters "
                 f"{names}; give the space in one place"
             )
+
+    def _keep_tuner_constants(self, config: Any) -> None:
+        """The searcher has its own space: keep the Tuner's ``param_space`` as constants.
+
+        Nested as given (for searchers that build configs from the space's shape);
+        raises ConfigError when it defines search parameters too.
+        """
+        if config and has_domains(config):
+            self._reject_second_space(param_name(p) for p, _ in find_domains(config, "-"))
+        self._constants = dict(config or {})
+
+    def _merge_tuner_constants(self, config: Any, native: tuple[type, ...] = ()) -> None:
+        """The searcher has its own space: merge the Tuner's constants into its own.
+
+        Flat (``"a/b"`` keys), under the searcher's own constants, which win; raises
+        ConfigError when the ``param_space`` defines search parameters (domains, grid
+        axes, or values of a ``native`` type) too.
+        """
+        params, constants = split_space(config or {}, "param_space", native=native)
+        self._reject_second_space(params)
+        self._constants = {**constants, **self._constants}
 
     def _objective(self, trial_id: str, result: Mapping[str, Any] | None) -> float | None:
         """The trial's ``metric`` as a finite float, or None (with a warning when absent)."""

@@ -20,13 +20,12 @@ The same object works from async code with ``await study.ask()`` / ``await study
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from atune._metric import validate_mode
+from atune._metric import is_rankable, metric_number, validate_mode
 from atune.errors import AtuneError, ConfigError
 from atune.search._base import FINISHED, Searcher
 from atune.search._wrappers import SearchGenerator, call_handler
@@ -139,14 +138,12 @@ class AskTell:
         if self.metric is None or self.mode is None:
             raise ConfigError("`best` needs `metric` and `mode`")
         sign = 1.0 if self.mode == "max" else -1.0
-        scored = [
-            t
-            for t in self.trials
-            if t.result is not None
-            and isinstance(t.result.get(self.metric), (int, float))
-            and math.isfinite(t.result[self.metric])
-        ]
-        return max(scored, key=lambda t: sign * t.result[self.metric], default=None)  # type: ignore[index]
+        scored = []
+        for trial in self.trials:
+            score = metric_number((trial.result or {}).get(self.metric))
+            if score is not None and is_rankable(score):
+                scored.append((sign * score, trial))
+        return max(scored, key=lambda pair: pair[0], default=(None, None))[1]
 
     def _require_pending(self, trial: AskedTrial) -> None:
         if trial.trial_id not in self._pending:

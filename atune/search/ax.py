@@ -4,287 +4,42 @@ Builds on Ax 1.x's supported API, :class:`ax.api.Client` (``configure_experiment
 ``configure_optimization``, ``get_next_trials``, ``complete_trial``, ...). The legacy
 ``ax.service.ax_client.AxClient`` that Ray Tune's AxSearch wraps is deprecated in
 Ax 1.x and is refused with a message naming its replacement.
+
+The space conversion lives in :mod:`atune.search._ax_space`, the library glue (quiet
+import, client checks, JSON snapshots) in :mod:`atune.search._ax_client`.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
-import math
-import os
-import re
-import sys
-import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
-from atune.errors import ConfigError, ConfigTypeError
+from atune._metric import is_rankable, metric_number
+from atune.errors import ConfigError
+from atune.search._ax_client import (
+    ax_error,
+    check_client,
+    dump_client,
+    import_ax,
+    load_client,
+    objective_name,
+)
+from atune.search._ax_space import check_constraints, convert_space
 from atune.search._base import FINISHED
-from atune.search._domain import LogUniform, Normal, Quantized, Uniform, _q_float_range, _q_value
-from atune.search._flat import flatten_point, python_value, split_space, unflatten
-from atune.search._library import LibrarySearcher, ignore_warnings, import_library
-from atune.search.sample import Categorical, Domain, Float, Integer
+from atune.search._flat import flatten_point, python_value, unflatten
+from atune.search._library import LibrarySearcher
+from atune.search.sample import _category_index
 
 __all__ = ["AxSearch"]
 
 logger = logging.getLogger(__name__)
-
-#: Name the objective gets inside Ax when ``metric`` is not a plain identifier (Ax
-#: parses objectives as expressions, so ``"val-loss"`` would read as ``val - loss``).
-_OBJECTIVE_ALIAS = "atune_objective"
-#: A quantized float becomes an ordered choice of its grid values; more is refused.
-_MAX_GRID = 10_000
-_RANGE_KEYS = {"name", "type", "bounds", "value_type", "log_scale", "digits", "is_fidelity"}
-_CHOICE_KEYS = {"name", "type", "values", "value_type", "is_ordered", "sort_values"}
-_FIXED_KEYS = {"name", "type", "value", "value_type"}
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_quieted = False
-
-
-#: (category, message regex, module regex) of library warnings that only add noise: Ax's
-#: own deprecations and pandas 3 deprecations raised inside Ax, and BoTorch's notices
-#: that one acquisition optimisation restart failed (it retries by itself).
-_IGNORED_WARNINGS = (
-    (DeprecationWarning, "", r"ax\."),
-    (RuntimeWarning, r"Optimization failed", r"botorch\."),
-)
-
-
-class _BelowWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
-
-
-#: The Ax logger that announces its SQL storage at INFO when Ax is imported.
-_IMPORT_TIME_LOGGER = "ax.storage.sqa_store.with_db_settings_base"
-
-
-def _import_ax() -> Any:
-    """Import ``ax.api``; keep Ax's INFO chatter off stderr unless the user set it up.
-
-    Ax logs through its own non-propagating ``"ax"`` logger, whose stream handler it
-    sets to INFO and whose module loggers it sets to INFO explicitly, so raising the
-    ``"ax"`` logger's level (``quiet_logger``) has no effect; the handler is raised
-    instead, and the one INFO line Ax logs while being imported is filtered out. A user
-    who configured the ``"ax"`` logger before the import, or changed Ax's handler level
-    afterwards, keeps their setting.
-    """
-    global _quieted
-    first = "ax" not in sys.modules
-    ax_root = logging.getLogger("ax")
-    user_set = ax_root.level != logging.NOTSET or bool(ax_root.handlers)
-    if first and not user_set:
-        logging.getLogger(_IMPORT_TIME_LOGGER).addFilter(_BelowWarning())
-    api = import_library("ax.api", "AxSearch", "ax", "ax-platform")
-    ignore_warnings(*_IGNORED_WARNINGS)
-    if not _quieted and not (first and user_set):
-        _quieted = True
-        from ax.utils.common import logger as ax_logger
-
-        handler = getattr(ax_logger, "ROOT_STREAM_HANDLER", None)
-        if handler is not None and handler.level == getattr(
-            ax_logger, "DEFAULT_LOG_LEVEL", logging.INFO
-        ):
-            handler.setLevel(logging.WARNING)
-    return api
-
-
-def _legacy_client(obj: Any) -> bool:
-    return any(
-        cls.__name__ == "AxClient" and cls.__module__.startswith("ax.service")
-        for cls in type(obj).__mro__
-    )
-
-
-def _value_type(values: Sequence[Any]) -> str | None:
-    """Ax's ``parameter_type`` for ``values``, or None when Ax cannot hold them as-is."""
-    if all(isinstance(v, bool) for v in values):
-        return "bool"
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return "int"
-    if all(isinstance(v, float) for v in values):
-        return "float"
-    if all(isinstance(v, str) for v in values):
-        return "str"
-    return None
-
-
-def _is_unique(values: Sequence[Any]) -> bool:
-    return len(set(values)) == len(values)
-
-
-class _Converted:
-    """An atune or native space as Ax parameter configs plus what maps values back."""
-
-    def __init__(self) -> None:
-        self.params: list[Any] = []
-        self.constants: dict[str, Any] = {}
-        self.choices: dict[str, list[Any]] = {}  # index-encoded categories
-
-
-def _from_domain(api: Any, out: _Converted, name: str, domain: Any) -> None:
-    """Add the atune domain ``domain`` named ``name`` to ``out``."""
-    if not isinstance(domain, (Float, Integer, Categorical)):
-        assert isinstance(domain, Domain)
-        raise ConfigError(
-            f"AxSearch does not support parameters of type {type(domain).__name__}: "
-            f"{name!r} = {domain!r}; use uniform/loguniform/randint/lograndint/choice "
-            "(or their quantized forms)"
-        )
-    if isinstance(domain, Categorical):
-        values = list(domain.categories)
-        if len(values) == 1:
-            out.constants[name] = copy.deepcopy(values[0])
-            return
-        kind = _value_type(values)
-        if kind is None or not _is_unique(values):
-            out.choices[name] = values  # Ax sees the indices 0..n-1
-            values, kind = list(range(len(values))), "int"
-        out.params.append(api.ChoiceParameterConfig(name, values, kind, is_ordered=False))
-        return
-    sampler: Any = domain.get_sampler()
-    q: Any = None
-    if isinstance(sampler, Quantized):
-        q = sampler.q
-        sampler = sampler.sampler
-    if isinstance(sampler, Normal):
-        raise ConfigError(
-            f"AxSearch cannot search {name!r} = {domain!r}: Ax needs bounded ranges, and a "
-            "normal distribution has none; use atune.uniform(lower, upper) around the mean"
-        )
-    log = isinstance(sampler, LogUniform)
-    if not log and not isinstance(sampler, Uniform):
-        raise ConfigError(f"AxSearch does not support the sampler of {name!r} = {domain!r}")
-    if q is not None and log:
-        raise ConfigError(
-            f"AxSearch cannot search {name!r} = {domain!r}: Ax does not combine a log scale "
-            "with a step size; drop the quantization (qloguniform -> loguniform, "
-            "qlograndint -> lograndint) and round in the trainable, or use a linear "
-            "quantized domain (quniform/qrandint)"
-        )
-    scaling = "log" if log else None
-    if isinstance(domain, Integer):
-        if q is None:
-            lower, upper = int(domain.lower), int(domain.upper) - 1  # atune: upper excluded
-            step = None
-        else:  # quantized integers include the upper bound
-            step = int(q) if float(q).is_integer() else None
-            if step is None:
-                raise ConfigError(
-                    f"AxSearch needs an integer step for {name!r} = {domain!r}, got q={q!r}"
-                )
-            lower = math.ceil(domain.lower / step) * step
-            upper = math.floor(domain.upper / step) * step
-        if upper <= lower:
-            out.constants[name] = int(lower)
-            return
-        out.params.append(
-            api.RangeParameterConfig(name, (lower, upper), "int", step_size=step, scaling=scaling)
-        )
-        return
-    assert domain.lower is not None and domain.upper is not None  # bounded: not Normal
-    if q is None:
-        out.params.append(
-            api.RangeParameterConfig(
-                name, (float(domain.lower), float(domain.upper)), "float", scaling=scaling
-            )
-        )
-        return
-    ks = _q_float_range(float(domain.lower), float(domain.upper), float(q))
-    if ks is None:  # atune's quantized constructors refuse this already
-        raise ConfigError(f"{name!r} = {domain!r} holds no multiple of q={q!r}")
-    count = ks[1] - ks[0] + 1
-    if count > _MAX_GRID:
-        raise ConfigError(
-            f"AxSearch maps {name!r} = {domain!r} to an ordered choice of its {count} values, "
-            f"more than {_MAX_GRID}; use a larger q, or atune.uniform and round in the trainable"
-        )
-    grid = [_q_value(k, float(q)) for k in range(ks[0], ks[1] + 1)]
-    if len(grid) == 1:
-        out.constants[name] = grid[0]
-        return
-    out.params.append(api.ChoiceParameterConfig(name, grid, "float", is_ordered=True))
-
-
-def _from_native(api: Any, out: _Converted, index: int, param: Any) -> None:
-    """Add one entry of a native (list) space: an Ax config or a Ray-style dict."""
-    where = f"space[{index}]"
-    if isinstance(param, (api.RangeParameterConfig, api.ChoiceParameterConfig)):
-        out.params.append(param)
-        return
-    if not isinstance(param, Mapping):
-        raise ConfigTypeError(
-            f"AxSearch: `{where}` must be an ax.api RangeParameterConfig / "
-            f"ChoiceParameterConfig or a parameter dict, got {param!r}"
-        )
-    kind, name = param.get("type"), param.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"AxSearch: `{where}` needs a string 'name', got {param!r}")
-    kinds = {"range": _RANGE_KEYS, "choice": _CHOICE_KEYS, "fixed": _FIXED_KEYS}
-    allowed = kinds.get(kind) if isinstance(kind, str) else None
-    if allowed is None:
-        raise ConfigError(
-            f"AxSearch: `{where}` ({name!r}) has type {kind!r}; use 'range', 'choice' or 'fixed'"
-        )
-    unknown = sorted(set(param) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"AxSearch: `{where}` ({name!r}) has keys {unknown} that a {kind} parameter "
-            f"does not take (allowed: {sorted(allowed)})"
-        )
-    value_type = param.get("value_type")
-    if kind == "fixed":
-        if "value" not in param:
-            raise ConfigError(f"AxSearch: `{where}` ({name!r}) is 'fixed' but has no 'value'")
-        out.constants[name] = copy.deepcopy(param["value"])
-    elif kind == "range":
-        bounds = param.get("bounds")
-        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
-            raise ConfigError(
-                f"AxSearch: `{where}` ({name!r}) needs 'bounds' [lower, upper], got {bounds!r}"
-            )
-        if value_type is None:
-            value_type = "int" if _value_type(list(bounds)) == "int" else "float"
-        scaling = "log" if param.get("log_scale") else None
-        out.params.append(
-            api.RangeParameterConfig(name, tuple(bounds), value_type, scaling=scaling)
-        )
-    else:
-        values = param.get("values")
-        if not isinstance(values, (list, tuple)) or not values:
-            raise ConfigError(
-                f"AxSearch: `{where}` ({name!r}) needs a non-empty list 'values', got {values!r}"
-            )
-        value_type = value_type or _value_type(list(values))
-        if value_type is None:
-            raise ConfigError(
-                f"AxSearch: `{where}` ({name!r}) mixes value types {values!r}; Ax choices hold "
-                "one of int, float, str or bool (an atune.choice in a dict space holds any "
-                "values)"
-            )
-        out.params.append(
-            api.ChoiceParameterConfig(
-                name, list(values), value_type, is_ordered=param.get("is_ordered")
-            )
-        )
-
-
-def _check_strings(value: Any, name: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise ConfigTypeError(
-            f"AxSearch: `{name}` must be a list of strings such as "
-            f"{'x1 + x2 <= 1' if name == 'parameter_constraints' else 'acc >= 0.9'!r}, "
-            f"got {value!r}"
-        )
-    if not all(isinstance(v, str) for v in value):
-        raise ConfigTypeError(f"AxSearch: every entry of `{name}` must be a string, got {value!r}")
-    return list(value)
 
 
 class AxSearch(LibrarySearcher):
@@ -367,12 +122,14 @@ class AxSearch(LibrarySearcher):
         seed: int | None = None,
         **ax_kwargs: Any,
     ) -> None:
-        api = _import_ax()
+        api = import_ax()
         super().__init__(metric, mode)
         self._seed = self._check_seed(seed)
         self._raw_points = self._check_points(points_to_evaluate)
-        self._parameter_constraints = _check_strings(parameter_constraints, "parameter_constraints")
-        self._outcome_constraints = _check_strings(outcome_constraints, "outcome_constraints")
+        self._parameter_constraints = check_constraints(
+            parameter_constraints, "parameter_constraints"
+        )
+        self._outcome_constraints = check_constraints(outcome_constraints, "outcome_constraints")
         self._client_kwargs, self._gs_kwargs = self._split_ax_kwargs(api, ax_kwargs)
         self._client: Any = None
         self._sync = threading.Lock()  # the client is used from worker threads
@@ -396,8 +153,6 @@ class AxSearch(LibrarySearcher):
     def _split_ax_kwargs(
         self, api: Any, ax_kwargs: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        import inspect
-
         client_keys = set(inspect.signature(api.Client.__init__).parameters) - {"self"}
         gs_keys = set(inspect.signature(api.Client.configure_generation_strategy).parameters)
         gs_keys.discard("self")
@@ -426,18 +181,7 @@ class AxSearch(LibrarySearcher):
         return client_kwargs, gs_kwargs
 
     def _adopt_client(self, api: Any, client: Any, space: Any, ax_kwargs: dict[str, Any]) -> None:
-        if _legacy_client(client):
-            raise ConfigError(
-                "AxSearch builds on Ax 1.x's ax.api.Client; `ax_client` is the legacy "
-                "ax.service.ax_client.AxClient, deprecated in Ax 1.x. Build the experiment "
-                "with `client = ax.api.Client()`, `client.configure_experiment(parameters=[...])`"
-                " and `client.configure_optimization('-loss')`, and pass that client (or let "
-                "AxSearch build one: pass `space`, `metric` and `mode`)"
-            )
-        if not isinstance(client, api.Client):
-            raise ConfigTypeError(
-                f"AxSearch: `ax_client` must be an ax.api.Client, got {type(client).__name__}"
-            )
+        check_client(api, client)
         given = [
             name
             for name, value in (
@@ -484,28 +228,13 @@ class AxSearch(LibrarySearcher):
             self._configured = True
 
     def _set_space(self, api: Any, space: Any, where: str) -> None:
-        out = _Converted()
-        if isinstance(space, (list, tuple)):
-            for i, param in enumerate(space):
-                _from_native(api, out, i, param)
-        elif isinstance(space, dict):
-            params, constants = split_space(space, where, native=(), searcher="AxSearch")
-            for name, domain in params.items():
-                _from_domain(api, out, name, domain)
-            out.constants.update(constants)
-        else:
-            raise ConfigTypeError(
-                f"AxSearch: `{where}` must be a dict of atune domains or a list of Ax "
-                f"parameters, got {type(space).__name__}"
-            )
-        if not out.params:
-            raise ConfigError(f"AxSearch needs at least one parameter to search in `{where}`")
+        out = convert_space(api, space, where)
         client = api.Client(**self._client_kwargs)
         try:
             client.configure_experiment(
                 parameters=out.params, parameter_constraints=self._parameter_constraints or None
             )
-        except (ValueError, TypeError, AssertionError, _ax_error()) as exc:
+        except (ValueError, TypeError, AssertionError, ax_error()) as exc:
             what = "`parameter_constraints`" if self._parameter_constraints else f"`{where}`"
             raise ConfigError(f"AxSearch: Ax refused {what}: {exc}") from exc
         self._client, self._params = client, out.params
@@ -519,11 +248,9 @@ class AxSearch(LibrarySearcher):
         self._fill_metric_mode(metric, mode)
         if self._client is None:
             if config:
-                self._set_space(_import_ax(), config, "param_space")
+                self._set_space(import_ax(), config, "param_space")
             return True
-        params, constants = split_space(config or {}, "param_space", native=())
-        self._reject_second_space(params)
-        self._constants = {**constants, **self._constants}
+        self._merge_tuner_constants(config)
         return True
 
     # ----------------------------------------------------------------- setup
@@ -535,13 +262,7 @@ class AxSearch(LibrarySearcher):
         from ax.api.utils.instantiation.from_string import optimization_config_from_string
 
         metric = str(self._metric)
-        name = metric
-        try:  # Ax reads objectives as sympy expressions: "val-loss", "1st", "E" fail
-            ok = optimization_config_from_string(metric).objective.metric_names == [metric]
-        except Exception:
-            ok = False
-        if not ok or not _IDENTIFIER.match(metric):
-            name = _OBJECTIVE_ALIAS
+        name = objective_name(metric)
         objective = f"-{name}" if self._mode == "min" else name
         constraints = self._outcome_constraints or None
         try:
@@ -575,13 +296,13 @@ class AxSearch(LibrarySearcher):
             flat = {k: v for k, v in flat.items() if k in names}
             for name, categories in self._choices.items():
                 if name in flat:
-                    matches = [j for j, c in enumerate(categories) if c == flat[name]]
-                    if not matches:
+                    index = _category_index(categories, flat[name])
+                    if index is None:
                         raise ConfigError(
                             f"`{where}` sets {name!r} to {flat[name]!r}, which is not one of "
                             f"its choices {categories!r}"
                         )
-                    flat[name] = matches[0]
+                    flat[name] = index
             self._points.append(flat)
         self._raw_points = []
 
@@ -658,9 +379,9 @@ class AxSearch(LibrarySearcher):
         if value is not None:
             data = {}
             for ax_name, key in self._metric_names.items():
-                extra = value if key == self._metric else (result or {}).get(key)
-                if isinstance(extra, (int, float)) and math.isfinite(extra):
-                    data[ax_name] = float(extra)
+                extra = metric_number(value if key == self._metric else (result or {}).get(key))
+                if extra is not None and is_rankable(extra):
+                    data[ax_name] = extra
         reason = "the trial errored" if error else f"no finite {self._metric!r} was reported"
         await self._run_model(self._tell, index, data, reason)
 
@@ -675,7 +396,7 @@ class AxSearch(LibrarySearcher):
         """
         with self._sync:
             if self._client is not None:
-                self._snapshot = self._dump(self._client)
+                self._snapshot = dump_client(self._client)
                 self._client = self._load(self._snapshot)
             state = super().get_state()
             self._snapshot = None
@@ -688,33 +409,12 @@ class AxSearch(LibrarySearcher):
     def _after_restore(self) -> None:
         self._client = self._load(self._snapshot) if self._snapshot is not None else None
         if self._client is None and self._params:
-            self._client = _import_ax().Client(**self._client_kwargs)
+            self._client = import_ax().Client(**self._client_kwargs)
             self._client.configure_experiment(
                 parameters=self._params,
                 parameter_constraints=self._parameter_constraints or None,
             )
         self._snapshot = None
 
-    @staticmethod
-    def _dump(client: Any) -> str:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "ax_client.json")
-            client.save_to_json_file(path)
-            with open(path) as f:
-                return f.read()
-
     def _load(self, snapshot: str) -> Any:
-        api = _import_ax()
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "ax_client.json")
-            with open(path, "w") as f:
-                f.write(snapshot)
-            return api.Client.load_from_json_file(
-                path, storage_config=self._client_kwargs.get("storage_config")
-            )
-
-
-def _ax_error() -> type[Exception]:
-    from ax.exceptions.core import AxError
-
-    return AxError
+        return load_client(snapshot, self._client_kwargs.get("storage_config"))

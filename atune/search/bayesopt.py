@@ -15,10 +15,8 @@ from typing import Any
 
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._base import FINISHED
-from atune.search._domain import LogUniform, Quantized, Uniform
-from atune.search._flat import flatten_point, python_value, split_space, unflatten
+from atune.search._flat import describe, flatten_point, python_value, split_space, unflatten
 from atune.search._library import LibrarySearcher, import_library
-from atune.search.sample import Domain, Float
 
 __all__ = ["BayesOptSearch"]
 
@@ -86,33 +84,31 @@ def _to_bounds(path: str, value: Any) -> tuple[float, float]:
                 f"BayesOptSearch needs finite bounds with lower < upper for {path!r}, got {value!r}"
             )
         return lower, upper
-    if not isinstance(value, Float):
-        assert isinstance(value, Domain)
+    spec = describe(value, path, "BayesOptSearch")
+    if spec.kind in ("int", "categorical"):
         raise ConfigError(
             f"BayesOptSearch does not support parameters of type {type(value).__name__}: "
             f"{path!r} = {value!r}. BayesOpt searches continuous ranges only; use "
             "atune.uniform(lower, upper) (and round or index in the trainable), or a "
             "searcher that handles it, e.g. NevergradSearch."
         )
-    sampler = value.get_sampler()
-    if isinstance(sampler, Quantized):
+    if spec.q is not None:
         logger.warning("BayesOpt does not support quantization; dropped it for %r", path)
-        sampler = sampler.sampler
-    if not isinstance(sampler, (Uniform, LogUniform)):
+    if spec.kind == "normal":
         raise ConfigError(
             f"BayesOptSearch needs a bounded uniform range for {path!r}, got {value!r}; "
             "use atune.uniform(lower, upper)."
         )
-    assert value.lower is not None and value.upper is not None  # checked by uniform/loguniform
-    if isinstance(sampler, LogUniform):
+    assert spec.lower is not None and spec.upper is not None  # checked by uniform/loguniform
+    if spec.log:
         raise ConfigError(
             f"BayesOptSearch cannot search {path!r} = {value!r} in log space: BayesOpt "
-            f"supports uniform ranges only. Use atune.uniform({value.lower!r}, "
-            f"{value.upper!r}) to search it linearly, or search the exponent, e.g. "
-            f"atune.uniform({math.log10(value.lower):.4g}, {math.log10(value.upper):.4g}) "
+            f"supports uniform ranges only. Use atune.uniform({spec.lower!r}, "
+            f"{spec.upper!r}) to search it linearly, or search the exponent, e.g. "
+            f"atune.uniform({math.log10(spec.lower):.4g}, {math.log10(spec.upper):.4g}) "
             "and use 10 ** value in the trainable."
         )
-    return float(value.lower), float(value.upper)
+    return float(spec.lower), float(spec.upper)
 
 
 class BayesOptSearch(LibrarySearcher):
@@ -240,9 +236,7 @@ class BayesOptSearch(LibrarySearcher):
         if self._optimizer is None:
             self._set_space(config or {}, "param_space")
             return True
-        params, constants = split_space(config or {}, "param_space")
-        self._reject_second_space(params)
-        self._constants = {**constants, **self._constants}
+        self._merge_tuner_constants(config, native=(tuple,))  # (lower, upper) bounds too
         return True
 
     # ----------------------------------------------------------------- protocol

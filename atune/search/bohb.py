@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from atune._metric import is_rankable, metric_number
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._domain import LogUniform, Normal, Quantized, _q_float_range, _q_value
-from atune.search._flat import flatten_point, python_value, split_space, unflatten
+from atune.search._domain import _q_value
+from atune.search._flat import describe, flatten_point, python_value, split_space, unflatten
 from atune.search._library import (
     LibrarySearcher,
     ignore_warnings,
@@ -35,7 +35,7 @@ from atune.search._library import (
     own_global_rng,
     quiet_logger,
 )
-from atune.search.sample import Categorical, Domain, Float, Integer, _safe_eq
+from atune.search.sample import _category_index
 
 __all__ = ["TuneBOHB"]
 
@@ -111,13 +111,14 @@ class _Param:
     def to_bohb(self, value: Any, where: str) -> Any:
         """A config value (e.g. from ``points_to_evaluate``) as BOHB's value."""
         if self.kind == "choice":
-            for i, category in enumerate(self.categories):
-                if value is category or _safe_eq(value, category):
-                    return i
-            raise ConfigError(
-                f"`{where}` is {value!r}, which is not one of the choices {list(self.categories)}"
-            )
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            index = _category_index(self.categories, value)
+            if index is None:
+                raise ConfigError(
+                    f"`{where}` is {value!r}, which is not one of the choices "
+                    f"{list(self.categories)}"
+                )
+            return index
+        if metric_number(value) is None:
             raise ConfigTypeError(f"`{where}` must be a number, got {value!r}")
         if self.kind == "float":
             return float(value)
@@ -130,48 +131,36 @@ class _Param:
 
 def _hyperparameter(cs: Any, name: str, domain: Any) -> tuple[Any, _Param] | Any:
     """One atune domain as ``(ConfigSpace hyperparameter, _Param)``, or ``_Fixed(value)``."""
-    if not isinstance(domain, (Float, Integer, Categorical)):
-        assert isinstance(domain, Domain)
-        raise ConfigError(
-            f"TuneBOHB cannot search {name!r} = {domain!r} ({type(domain).__name__}); use "
-            "uniform/loguniform/randint/lograndint/choice domains or their quantized forms"
-        )
-    if isinstance(domain, Categorical):
-        categories = tuple(domain.categories)
-        if len(categories) == 1:
-            return _Fixed(categories[0])
-        hp = cs.CategoricalHyperparameter(name, list(range(len(categories))))
-        return hp, _Param("choice", categories=categories)
-    sampler = domain.get_sampler()
-    q = None
-    if isinstance(sampler, Quantized):
-        q, sampler = sampler.q, sampler.sampler
-    if isinstance(sampler, Normal):
+    spec = describe(domain, name, "TuneBOHB")
+    if spec.kind == "categorical":
+        if len(spec.categories) == 1:
+            return _Fixed(spec.categories[0])
+        hp = cs.CategoricalHyperparameter(name, list(range(len(spec.categories))))
+        return hp, _Param("choice", categories=spec.categories)
+    if spec.kind == "normal":
         raise ConfigError(
             f"TuneBOHB cannot search the normal distribution {name!r} = {domain!r}: "
             "ConfigSpace 1.x needs bounds on normal hyperparameters. Use a bounded domain "
             "(atune.uniform(lower, upper)), or pass a ConfigSpace.ConfigurationSpace with "
             "NormalFloatHyperparameter(name, mu, sigma, lower, upper) as `space`"
         )
-    log = isinstance(sampler, LogUniform)
-    if q is not None:
-        if isinstance(domain, Integer):
-            k_lo, k_hi = -(-domain.lower // q), domain.upper // q
-        else:
-            assert domain.lower is not None and domain.upper is not None
-            found = _q_float_range(domain.lower, domain.upper, q)
-            assert found is not None  # the domain checked it
-            k_lo, k_hi = found
-        param = _Param("multiple", q=q)
+    if spec.q is not None:  # ConfigSpace 1.x has no q: search the multipliers k of k * q
+        found = spec.q_range
+        assert found is not None  # the domain checked it
+        k_lo, k_hi = found
+        param = _Param("multiple", q=spec.q)
         if k_lo == k_hi:
             return _Fixed(param.to_config(k_lo))
-        return cs.UniformIntegerHyperparameter(name, k_lo, k_hi, log=log and k_lo >= 1), param
-    if isinstance(domain, Integer):
-        upper = domain.upper - 1  # randint excludes its upper bound
-        if upper == domain.lower:
-            return _Fixed(domain.lower)
-        return cs.UniformIntegerHyperparameter(name, domain.lower, upper, log=log), _Param("int")
-    return cs.UniformFloatHyperparameter(name, domain.lower, domain.upper, log=log), _Param("float")
+        hp = cs.UniformIntegerHyperparameter(name, k_lo, k_hi, log=spec.log and k_lo >= 1)
+        return hp, param
+    if spec.kind == "int":
+        upper = spec.inclusive_upper  # randint excludes its upper bound
+        if upper == spec.lower:
+            return _Fixed(spec.lower)
+        hp = cs.UniformIntegerHyperparameter(name, spec.lower, upper, log=spec.log)
+        return hp, _Param("int")
+    hp = cs.UniformFloatHyperparameter(name, spec.lower, spec.upper, log=spec.log)
+    return hp, _Param("float")
 
 
 @dataclass(frozen=True)
@@ -182,10 +171,9 @@ class _Fixed:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    """``value`` as a finite float, or None for anything else (bools included)."""
+    number = metric_number(value)
+    return number if number is not None and is_rankable(number) else None
 
 
 class TuneBOHB(LibrarySearcher):
@@ -395,9 +383,7 @@ class TuneBOHB(LibrarySearcher):
         if self._space is None:
             self._build(config or {}, "param_space")
             return True
-        params, constants = split_space(config or {}, "param_space", native=())
-        self._reject_second_space(params)
-        self._constants = {**constants, **self._constants}
+        self._merge_tuner_constants(config)
         return True
 
     # ----------------------------------------------------------------- model work

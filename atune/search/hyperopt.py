@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._domain import LogUniform, Normal, _q_float_range, _q_value, _unwrap
+from atune.search._domain import _q_value
 from atune.search._flat import (
+    DomainSpec,
     Path,
     build_config,
     deep_merge,
+    describe,
     find_domains,
     flatten_point,
     has_domains,
@@ -27,7 +29,6 @@ from atune.search._flat import (
     unflatten,
 )
 from atune.search._library import LibrarySearcher, import_library, quiet_logger
-from atune.search.sample import Categorical, Float, Integer
 
 __all__ = ["HyperOptSearch"]
 
@@ -54,10 +55,10 @@ def _identity(config: Any) -> Any:
 class _Param:
     """One atune domain as a HyperOpt expression, plus how to map the value back."""
 
-    def __init__(self, expr: Any, decode: Callable[[Any], Any], domain: Any) -> None:
+    def __init__(self, expr: Any, decode: Callable[[Any], Any], spec: DomainSpec) -> None:
         self.expr = expr
         self.decode = decode  # HyperOpt value -> config value
-        self.domain = domain
+        self.spec = spec
 
 
 def _clamp(value: int, lo: int, hi: int) -> int:
@@ -66,55 +67,51 @@ def _clamp(value: int, lo: int, hi: int) -> int:
 
 def _convert_domain(hp: Any, name: str, domain: Any) -> _Param:
     """The HyperOpt expression for one atune domain, labelled ``name``."""
-    base, q = _unwrap(domain.get_sampler())
-    if isinstance(domain, Float):
-        if isinstance(base, Normal):
-            if q is None:
-                return _Param(hp.normal(name, base.mean, base.sd), float, domain)
-            return _Param(
-                hp.qnormal(name, base.mean, base.sd, q),
-                lambda v: _q_value(round(v / q), q),
-                domain,
-            )
-        lo, hi = float(domain.lower or 0.0), float(domain.upper or 0.0)  # bounded here
-        log = isinstance(base, LogUniform)
+    spec = describe(domain, name, "HyperOptSearch")
+    q = spec.q
+    if spec.kind == "categorical":
+        return _convert_choice(hp, spec)
+    if spec.kind == "normal":
         if q is None:
-            expr = (
-                hp.loguniform(name, math.log(lo), math.log(hi)) if log else hp.uniform(name, lo, hi)
-            )
-            return _Param(expr, lambda v: min(max(float(v), lo), hi), domain)
-        k_lo, k_hi = _q_float_range(lo, hi, q)  # type: ignore[misc]
-        if log:
+            return _Param(hp.normal(name, spec.mean, spec.sd), float, spec)
+        return _Param(
+            hp.qnormal(name, spec.mean, spec.sd, q), lambda v: _q_value(round(v / q), q), spec
+        )
+    if spec.kind == "float":
+        lo, hi = float(spec.lower or 0.0), float(spec.upper or 0.0)  # bounded here
+        if q is None:
+            if spec.log:
+                expr = hp.loguniform(name, math.log(lo), math.log(hi))
+            else:
+                expr = hp.uniform(name, lo, hi)
+            return _Param(expr, lambda v: min(max(float(v), lo), hi), spec)
+        if spec.log:
             expr = hp.qloguniform(name, math.log(lo), math.log(hi), q)
         else:  # bounds on the q grid: rounding stays inside [lower, upper]
-            expr = hp.quniform(name, _q_value(k_lo, q), _q_value(k_hi, q), q)
-        return _Param(expr, lambda v: _q_value(_clamp(round(v / q), k_lo, k_hi), q), domain)
-    if isinstance(domain, Integer):
-        lo, hi = domain.lower, domain.upper
-        if q is None:  # [lower, upper)
-            if isinstance(base, LogUniform):
-                expr = hp.loguniform(name, math.log(lo), math.log(hi))
-                return _Param(expr, lambda v: _clamp(math.floor(v), lo, hi - 1), domain)
-            return _Param(hp.uniformint(name, lo, hi - 1), lambda v: round(v), domain)
-        q = int(q)
-        k_lo, k_hi = -(-lo // q), hi // q  # quantized: upper inclusive
-        if isinstance(base, LogUniform):
+            k_lo, k_hi = spec.q_range  # type: ignore[misc]
+            expr = hp.quniform(name, spec.multiple(k_lo), spec.multiple(k_hi), q)
+        return _Param(expr, spec.snap, spec)
+    lo, hi, top = spec.lower, spec.upper, spec.inclusive_upper  # "int"
+    if q is None:  # [lower, upper): top is upper - 1
+        if spec.log:
             expr = hp.loguniform(name, math.log(lo), math.log(hi))
-        else:
-            expr = hp.quniform(name, k_lo * q, k_hi * q, q)
-        return _Param(expr, lambda v: _clamp(round(v / q), k_lo, k_hi) * q, domain)
-    if isinstance(domain, Categorical):
-        return _convert_choice(hp, name, domain)
-    raise ConfigError(f"HyperOptSearch cannot search parameter {name!r} with domain {domain!r}")
+            return _Param(expr, lambda v: _clamp(math.floor(v), lo, top), spec)
+        return _Param(hp.uniformint(name, lo, top), lambda v: round(v), spec)
+    if spec.log:  # quantized: upper inclusive
+        expr = hp.loguniform(name, math.log(lo), math.log(hi))
+    else:
+        k_lo, k_hi = spec.q_range  # type: ignore[misc]
+        expr = hp.quniform(name, spec.multiple(k_lo), spec.multiple(k_hi), q)
+    return _Param(expr, spec.snap, spec)
 
 
-def _convert_choice(hp: Any, name: str, domain: Categorical) -> _Param:
+def _convert_choice(hp: Any, spec: DomainSpec) -> _Param:
     """``hp.choice`` over category indices; a category holding domains becomes a branch.
 
     Only numbers travel through HyperOpt's expression graph (it would turn lists into
     tuples); the configs are rebuilt here from the categories.
     """
-    categories = list(domain.categories)
+    name, categories = spec.name, list(spec.categories)
     options: list[Any] = []
     branches: dict[int, list[tuple[Path, str, _Param]]] = {}
     for i, category in enumerate(categories):
@@ -137,7 +134,7 @@ def _convert_choice(hp: Any, name: str, domain: Categorical) -> _Param:
         }
         return build_config({"v": categories[i]}, values)["v"]
 
-    return _Param(hp.choice(name, options), decode, domain)
+    return _Param(hp.choice(name, options), decode, spec)
 
 
 def _choice_labels(expr: Any) -> dict[str, list[Any]]:
@@ -279,9 +276,7 @@ class HyperOptSearch(LibrarySearcher):
         """
         self._fill_metric_mode(metric, mode)
         if self._has_space:
-            if config and has_domains(config):
-                self._reject_second_space(param_name(p) for p, _ in find_domains(config, "-"))
-            self._constants = dict(config or {})
+            self._keep_tuner_constants(config)
         elif config is not None:
             self._set_space(config)
         return True
@@ -318,9 +313,9 @@ class HyperOptSearch(LibrarySearcher):
                     f"`{where}` must set every parameter of the search space, missing {missing}"
                 )
             choices = {
-                name: list(p.domain.categories)
+                name: list(p.spec.categories)
                 for name, (_, p) in self._params.items()
-                if isinstance(p.domain, Categorical)
+                if p.spec.kind == "categorical"
             }
         vals = {}
         for label, value in flat.items():

@@ -11,10 +11,8 @@ from typing import Any
 import numpy as np
 
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._domain import LogUniform, Normal, Quantized
-from atune.search._flat import flatten_point, python_value, split_space, unflatten
+from atune.search._flat import describe, flatten_point, python_value, split_space, unflatten
 from atune.search._library import LibrarySearcher, import_library
-from atune.search.sample import Categorical, Domain, Float, Integer
 
 __all__ = ["NevergradSearch"]
 
@@ -29,42 +27,34 @@ def _to_parameter(ng: Any, path: str, value: Any) -> tuple[Any, Any]:
     """One atune domain as ``(nevergrad parameter, q or None)``; q rounds the values."""
     if isinstance(value, ng.p.Parameter):
         return value, None
-    if not isinstance(value, (Float, Integer, Categorical)):
-        assert isinstance(value, Domain)
-        raise ConfigError(
-            f"NevergradSearch does not support parameters of type {type(value).__name__}: "
-            f"{path!r} = {value!r}; use uniform/loguniform/randint/choice domains"
-        )
-    if isinstance(value, Categorical):
-        return ng.p.Choice(list(value.categories)), None
-    sampler = value.get_sampler()
-    q: Any = None
-    if isinstance(sampler, Quantized):
-        q = sampler.q
-        sampler = sampler.sampler
-    if isinstance(value, Float):
-        if isinstance(sampler, Normal):
-            return ng.p.Scalar(init=sampler.mean).set_mutation(sigma=sampler.sd), q
-        if isinstance(sampler, LogUniform):
-            return ng.p.Log(lower=value.lower, upper=value.upper, exponent=math.e), q
-        return ng.p.Scalar(lower=value.lower, upper=value.upper), q
-    # Integer: [lower, upper) unless quantized, where upper is inclusive.
-    upper = value.upper if q is not None else value.upper - 1
-    if upper <= value.lower:
-        return ng.p.Choice([value.lower]), None
-    if isinstance(sampler, LogUniform):
-        param = ng.p.Log(lower=value.lower, upper=upper, exponent=math.e)
+    spec = describe(value, path, "NevergradSearch")
+    if spec.kind == "categorical":
+        return ng.p.Choice(list(spec.categories)), None
+    if spec.kind == "normal":
+        return ng.p.Scalar(init=spec.mean).set_mutation(sigma=spec.sd), spec.q
+    # Integers: [lower, upper) unless quantized, where upper is inclusive.
+    upper = spec.inclusive_upper
+    if spec.kind == "int" and upper <= spec.lower:
+        return ng.p.Choice([spec.lower]), None
+    if spec.log:
+        param = ng.p.Log(lower=spec.lower, upper=upper, exponent=math.e)
     else:
-        param = ng.p.Scalar(lower=value.lower, upper=upper)
-    return param.set_integer_casting(), q
+        param = ng.p.Scalar(lower=spec.lower, upper=upper)
+    return (param.set_integer_casting() if spec.kind == "int" else param), spec.q
 
 
 def _quantize(value: Any, q: Any, domain: Any) -> Any:
-    """Round ``value`` to a multiple of ``q`` inside ``domain`` (Nevergrad has no q)."""
-    lo = math.ceil(domain.lower / q)
-    hi = math.floor(domain.upper / q)
+    """Round ``value`` to a multiple of ``q`` inside ``domain`` (Nevergrad has no q).
+
+    Nevergrad's own rounding, kept as it was: the multipliers come from plain
+    ``ceil``/``floor`` and floats keep 12 decimals (the other integrations use
+    :meth:`DomainSpec.snap`, which is tolerant of float noise at the bounds).
+    """
+    spec = describe(domain)
+    lo = math.ceil(spec.lower / q)
+    hi = math.floor(spec.upper / q)
     k = min(max(round(value / q), lo), hi)
-    return int(k * q) if isinstance(domain, Integer) else float(round(k * q, 12))
+    return int(k * q) if spec.kind == "int" else float(round(k * q, 12))
 
 
 class NevergradSearch(LibrarySearcher):
@@ -199,9 +189,7 @@ class NevergradSearch(LibrarySearcher):
         if self._optimizer is None:
             self._build(_import_nevergrad(), config or {}, "param_space")
             return True
-        params, constants = split_space(config or {}, "param_space", native=())
-        self._reject_second_space(params)
-        self._constants = {**constants, **self._constants}
+        self._merge_tuner_constants(config)
         return True
 
     # ----------------------------------------------------------------- protocol

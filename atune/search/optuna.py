@@ -13,12 +13,15 @@ import pickle
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from atune._metric import validate_mode
 from atune.errors import ConfigError, ConfigTypeError
-from atune.search._domain import LogUniform, Normal, _q_float_range, _q_value, _unwrap
+from atune.search._domain import _q_value
 from atune.search._flat import (
+    DomainSpec,
     Path,
     build_config,
     deep_merge,
+    describe,
     find_domains,
     flatten_point,
     has_domains,
@@ -26,7 +29,6 @@ from atune.search._flat import (
     unflatten,
 )
 from atune.search._library import LibrarySearcher, import_library
-from atune.search.sample import Categorical, Float, Integer
 
 __all__ = ["OptunaSearch"]
 
@@ -65,87 +67,74 @@ def _quietly(func: Callable[..., Any]) -> Callable[..., Any]:
 class _Param:
     """One atune domain as an Optuna distribution, plus how to map values back."""
 
-    def __init__(self, path: Path, domain: Any, distribution: Any, decode: Callable[[Any], Any]):
+    def __init__(
+        self, path: Path, spec: DomainSpec, distribution: Any, decode: Callable[[Any], Any]
+    ):
         self.path = path
-        self.name = param_name(path)
-        self.domain = domain
+        self.name = spec.name
+        self.spec = spec
         self.distribution = distribution
         self.decode = decode  # Optuna value -> config value
         self.by_index = False  # categories passed to Optuna as indices
 
     def encode(self, value: Any, where: str) -> Any:
         """A config value (e.g. from ``points_to_evaluate``) as the Optuna value."""
-        if not isinstance(self.domain, Categorical) or not self.by_index:
+        if not self.by_index:
             return value
-        for i, category in enumerate(self.domain.categories):
-            if value is category or value == category:
-                return i
+        index = self.spec.index(value)
+        if index is not None:
+            return index
         raise ConfigError(
             f"`{where}` sets {self.name!r}={value!r}, which is not one of its categories "
-            f"{list(self.domain.categories)!r}"
+            f"{list(self.spec.categories)!r}"
         )
 
 
 def _convert_domain(ot: Any, path: Path, domain: Any) -> _Param:
     """The Optuna distribution for one atune domain (raises ConfigError if there is none)."""
     dists = ot.distributions
-    name = param_name(path)
-    base, q = _unwrap(domain.get_sampler())
-    if isinstance(domain, Float):
-        if isinstance(base, Normal):
-            raise ConfigError(
-                f"OptunaSearch cannot search parameter {name!r}: {domain!r} is a normal "
-                "distribution, which Optuna does not support; use tune.uniform/loguniform, "
-                "or a define-by-run function"
-            )
-        lo, hi = float(domain.lower or 0.0), float(domain.upper or 0.0)  # bounded here
-        if isinstance(base, LogUniform):
-            dist = dists.FloatDistribution(lo, hi, log=True)
-            if q is None:
-                return _Param(path, domain, dist, float)
-            k_lo, k_hi = _q_float_range(lo, hi, q)  # type: ignore[misc]
-            # Optuna cannot combine log and step: sample in log space, then round to q.
-            return _Param(
-                path, domain, dist, lambda v: _q_value(min(max(round(v / q), k_lo), k_hi), q)
-            )
-        if q is None:
-            return _Param(path, domain, dists.FloatDistribution(lo, hi), float)
-        k_lo, k_hi = _q_float_range(lo, hi, q)  # type: ignore[misc]
-        # Low and high on the q grid, so Optuna's steps are exactly atune's multiples of q.
-        dist = dists.FloatDistribution(_q_value(k_lo, q), _q_value(k_hi, q), step=q)
-        return _Param(path, domain, dist, lambda v: _q_value(round(v / q), q))
-    if isinstance(domain, Integer):
-        lo, hi = domain.lower, domain.upper
-        if q is None:  # [lower, upper)
-            dist = dists.IntDistribution(lo, hi - 1, log=isinstance(base, LogUniform))
-            return _Param(path, domain, dist, int)
-        q = int(q)
-        k_lo, k_hi = -(-lo // q), hi // q  # quantized: upper inclusive
-        if isinstance(base, LogUniform):
-            dist = dists.IntDistribution(lo, hi, log=True)
-            return _Param(path, domain, dist, lambda v: min(max(round(v / q), k_lo), k_hi) * q)
-        dist = dists.IntDistribution(k_lo * q, k_hi * q, step=q)
-        return _Param(path, domain, dist, int)
-    if isinstance(domain, Categorical):
-        for category in domain.categories:
-            if isinstance(category, Mapping) and has_domains(category):
-                raise ConfigError(
-                    f"OptunaSearch cannot search parameter {name!r}: a choice among dicts "
-                    "holding search spaces (a conditional space) needs a define-by-run "
-                    "function as `space`"
-                )
-        categories = list(domain.categories)
-        if all(isinstance(c, _OPTUNA_SCALARS) for c in categories):
-            return _Param(path, domain, dists.CategoricalDistribution(categories), lambda v: v)
-        param = _Param(
-            path,
-            domain,
-            dists.CategoricalDistribution(list(range(len(categories)))),
-            lambda v: categories[v],
+    spec = describe(domain, param_name(path), "OptunaSearch")
+    q = spec.q
+    if spec.kind == "normal":
+        raise ConfigError(
+            f"OptunaSearch cannot search parameter {spec.name!r}: {domain!r} is a normal "
+            "distribution, which Optuna does not support; use tune.uniform/loguniform, "
+            "or a define-by-run function"
         )
-        param.by_index = True
-        return param
-    raise ConfigError(f"OptunaSearch cannot search parameter {name!r} with domain {domain!r}")
+    if spec.kind == "float":
+        lo, hi = float(spec.lower or 0.0), float(spec.upper or 0.0)  # bounded here
+        if q is None:
+            return _Param(path, spec, dists.FloatDistribution(lo, hi, log=spec.log), float)
+        k_lo, k_hi = spec.q_range  # type: ignore[misc]
+        if spec.log:
+            # Optuna cannot combine log and step: sample in log space, then round to q.
+            return _Param(path, spec, dists.FloatDistribution(lo, hi, log=True), spec.snap)
+        # Low and high on the q grid, so Optuna's steps are exactly atune's multiples of q.
+        dist = dists.FloatDistribution(spec.multiple(k_lo), spec.multiple(k_hi), step=q)
+        return _Param(path, spec, dist, lambda v: _q_value(round(v / q), q))
+    if spec.kind == "int":
+        lo, hi = spec.lower, spec.upper
+        if q is None:  # [lower, upper)
+            dist = dists.IntDistribution(lo, spec.inclusive_upper, log=spec.log)
+            return _Param(path, spec, dist, int)
+        k_lo, k_hi = spec.q_range  # type: ignore[misc]  # quantized: upper inclusive
+        if spec.log:
+            return _Param(path, spec, dists.IntDistribution(lo, hi, log=True), spec.snap)
+        return _Param(path, spec, dists.IntDistribution(k_lo * q, k_hi * q, step=q), int)
+    for category in spec.categories:
+        if isinstance(category, Mapping) and has_domains(category):
+            raise ConfigError(
+                f"OptunaSearch cannot search parameter {spec.name!r}: a choice among dicts "
+                "holding search spaces (a conditional space) needs a define-by-run "
+                "function as `space`"
+            )
+    categories = list(spec.categories)
+    if all(isinstance(c, _OPTUNA_SCALARS) for c in categories):
+        return _Param(path, spec, dists.CategoricalDistribution(categories), lambda v: v)
+    indices = dists.CategoricalDistribution(list(range(len(categories))))
+    param = _Param(path, spec, indices, lambda v: categories[v])
+    param.by_index = True
+    return param
 
 
 def _check_metric_mode(metric: Any, mode: Any) -> tuple[Any, Any]:
@@ -157,13 +146,10 @@ def _check_metric_mode(metric: Any, mode: Any) -> tuple[Any, Any]:
                 "multi-objective OptunaSearch needs `metric` and `mode` lists of the same "
                 f"length, got metric={metric!r}, mode={mode!r}"
             )
-        for m in modes:
-            if m not in ("min", "max"):
-                raise ConfigError(f"every `mode` must be 'min' or 'max', got mode={mode!r}")
+        if any(m not in ("min", "max") for m in modes):
+            raise ConfigError(f"every `mode` must be 'min' or 'max', got mode={mode!r}")
         return metrics, modes
-    if mode not in (None, "min", "max"):
-        raise ConfigError(f"`mode` must be 'min' or 'max', got {mode!r}")
-    return metric, mode
+    return metric, validate_mode(mode)
 
 
 class OptunaSearch(LibrarySearcher):
@@ -280,9 +266,7 @@ class OptunaSearch(LibrarySearcher):
         ot = _import_optuna()
         self._set_metric_mode(metric, mode)
         if self._has_space:
-            if config and has_domains(config):
-                self._reject_second_space(param_name(p) for p, _ in find_domains(config, "-"))
-            self._constants = dict(config or {})
+            self._keep_tuner_constants(config)
         elif config is not None:
             self._set_space(ot, config)
         return True

@@ -49,6 +49,7 @@ from atune.search._domain import (
     _ordered_values,
     _positive,
     _q_float_range,
+    _q_int_range,
     _q_value,
     _seeded_globals,
     _unwrap,
@@ -246,7 +247,7 @@ class Integer(_Range):
                 raw = _log_draw(rng, lo, hi, size)
                 return [min(max(math.floor(v), lo), hi - 1) for v in raw]
             return [int(v) for v in rng.integers(lo, hi, size)]
-        k_lo, k_hi = -(-lo // q), hi // q
+        k_lo, k_hi = _q_int_range(lo, hi, q)
         if isinstance(base, LogUniform):
             raw = _log_draw(rng, lo, hi, size)
             ks = [min(max(int(np.round(v / q)), k_lo), k_hi) for v in raw]
@@ -319,7 +320,7 @@ class Categorical(Domain):
         ]
 
     def is_valid(self, value: Any) -> bool:
-        return any(value is c or _safe_eq(value, c) for c in self.categories)
+        return _category_index(self.categories, value) is not None
 
     @property
     def domain_str(self) -> str:
@@ -336,6 +337,14 @@ def _safe_eq(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:  # e.g. numpy arrays: ambiguous truth value
         return False
+
+
+def _category_index(categories: Sequence[Any], value: Any) -> int | None:
+    """The index of the first category that is or equals ``value``, else None."""
+    for i, category in enumerate(categories):
+        if value is category or _safe_eq(value, category):
+            return i
+    return None
 
 
 def _accepts_spec(func: Callable[..., Any]) -> bool:
@@ -472,17 +481,23 @@ def randint(lower: int, upper: int) -> Integer:
     return Integer(lower, upper).uniform()
 
 
+def _quantized_integer(api: str, lower: int, upper: int, q: int, sampler: Sampler) -> Integer:
+    """``Integer(lower, upper)`` drawn by ``sampler`` and quantized to ``q``; ``q == 1`` is
+    the unquantized domain (upper bound excluded), as in Ray Tune."""
+    if _positive(api, "q", q) == 1:
+        _check_integer(api, lower, upper, sampler)
+        return Integer(lower, upper)._with(sampler)  # type: ignore[no-any-return]
+    _check_integer(api, lower, upper, Quantized(sampler, q))
+    return Integer(lower, upper)._with(sampler).quantized(q)  # type: ignore[no-any-return]
+
+
 def qrandint(lower: int, upper: int, q: int = 1) -> Integer:
     """An integer multiple of ``q`` drawn uniformly from ``[lower, upper]`` (upper included).
 
     With ``q == 1`` this is :func:`randint`, whose upper bound is excluded.
     ``qrandint(-21, 12, 3)`` can give -21, -18, ..., 9, 12.
     """
-    if _positive("qrandint", "q", q) == 1:
-        _check_integer("qrandint", lower, upper, Uniform())
-        return Integer(lower, upper).uniform()
-    _check_integer("qrandint", lower, upper, Quantized(Uniform(), q))
-    return Integer(lower, upper).uniform().quantized(q)
+    return _quantized_integer("qrandint", lower, upper, q, Uniform())
 
 
 def lograndint(lower: int, upper: int, base: float = 10) -> Integer:
@@ -496,11 +511,7 @@ def qlograndint(lower: int, upper: int, q: int, base: float = 10) -> Integer:
 
     With ``q == 1`` this is :func:`lograndint`, whose upper bound is excluded.
     """
-    if _positive("qlograndint", "q", q) == 1:
-        _check_integer("qlograndint", lower, upper, LogUniform(base))
-        return Integer(lower, upper).loguniform(base)
-    _check_integer("qlograndint", lower, upper, Quantized(LogUniform(base), q))
-    return Integer(lower, upper).loguniform(base).quantized(q)
+    return _quantized_integer("qlograndint", lower, upper, q, LogUniform(base))
 
 
 def choice(categories: Sequence[Any]) -> Categorical:

@@ -24,12 +24,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from atune._metric import metric_number
 from atune.errors import ConfigError, ConfigTypeError
 from atune.search._base import FINISHED
-from atune.search._domain import LogUniform, Normal, Uniform, _q_float_range, _q_value, _unwrap
-from atune.search._flat import flatten_point, python_value, split_space, unflatten
+from atune.search._domain import _q_snap, _q_value
+from atune.search._flat import describe, flatten_point, python_value, split_space, unflatten
 from atune.search._library import LibrarySearcher, import_library, own_global_rng
-from atune.search.sample import Categorical, Domain, Float, Integer
+from atune.search.sample import Domain, _category_index, _fresh
 
 __all__ = ["ZOOptSearch"]
 
@@ -56,21 +57,7 @@ def _no_isolation(x: Any) -> int:
 
 
 def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _index(categories: tuple[Any, ...], value: Any) -> int | None:
-    for i, category in enumerate(categories):
-        try:
-            if value is category or bool(value == category):
-                return i
-        except Exception:  # e.g. comparing numpy arrays
-            continue
-    return None
-
-
-def _fresh(value: Any) -> Any:
-    return copy.deepcopy(value) if isinstance(value, (list, dict, set)) else value
+    return metric_number(value) is not None
 
 
 @dataclass(frozen=True)
@@ -108,25 +95,16 @@ class _Dim:
         if self.kind == "log":
             v = math.exp(x)
             if self.q is not None:
-                k_lo, k_hi = self._k_range()
-                k = min(max(round(v / self.q), k_lo), k_hi)
-                return k * self.q if self.integer else _q_value(k, self.q)
+                return _q_snap(v, self.lower, self.upper, self.q, self.integer)
             if self.integer:
                 return int(min(max(math.floor(v + 1e-9), self.lower), self.upper - 1))
             return float(min(max(v, self.lower), self.upper))
         return float(min(max(x, self.lower), self.upper))  # "float"
 
-    def _k_range(self) -> tuple[int, int]:
-        if self.integer:
-            return -(-self.lower // self.q), self.upper // self.q
-        k_range = _q_float_range(self.lower, self.upper, self.q)
-        assert k_range is not None  # checked when the dimension was made
-        return k_range
-
     def internal(self, value: Any) -> Any:
         """A config value (of ``points_to_evaluate``) as ZOOpt's coordinate."""
         if self.kind == "grid":
-            return _index(self.categories, value)
+            return _category_index(self.categories, value)
         if self.kind == "log":
             return math.log(value)
         if self.kind == "q":
@@ -139,7 +117,7 @@ class _Dim:
         if self.domain is not None:
             return self.domain.is_valid(value)
         if self.kind == "grid":
-            return _index(self.categories, value) is not None
+            return _category_index(self.categories, value) is not None
         if not _is_real(value):
             return False
         if self.dim[0] == _DISCRETE and not float(value).is_integer():
@@ -152,42 +130,29 @@ class _Dim:
 
 def _convert_domain(path: str, domain: Any) -> _Dim:
     """One atune domain as a ZOOpt dimension, or a ConfigError naming ``path``."""
-    if isinstance(domain, Categorical):
-        categories = tuple(domain.categories)
+    spec = describe(domain, path, "ZOOptSearch")
+    if spec.kind == "categorical":
+        categories = spec.categories
         return _Dim("grid", (_GRID, list(range(len(categories)))), domain, categories=categories)
-    if not isinstance(domain, (Float, Integer)):
-        raise ConfigError(
-            f"ZOOptSearch does not support parameters of type {type(domain).__name__}: "
-            f"{path!r} = {domain!r}; use uniform/loguniform/randint/choice domains"
-        )
-    base, q = _unwrap(domain.get_sampler())
-    if isinstance(base, Normal) or domain.lower is None or domain.upper is None:
+    if spec.kind == "normal" or spec.lower is None or spec.upper is None:
         raise ConfigError(
             f"ZOOptSearch needs a bounded range for {path!r}, got {domain!r}: ZOOpt "
             "searches boxes. Use atune.uniform(lower, upper) (e.g. mean +- 3 sd) instead"
         )
-    lo, hi = domain.lower, domain.upper
-    integer = isinstance(domain, Integer)
-    if isinstance(base, LogUniform):
-        top = hi - 1 if integer and q is None else hi
-        region = [math.log(lo), math.log(max(top, lo))]
-        dim = _Dim("log", (_CONTINUOUS, region, PRECISION), domain, lo, hi, q, integer)
-        if q is not None and not integer and _q_float_range(lo, hi, q) is None:
-            raise ConfigError(f"{path!r} = {domain!r} holds no multiple of q={q!r}")
-        return dim
-    if not isinstance(base, Uniform):  # pragma: no cover - every other sampler is above
-        raise ConfigError(f"ZOOptSearch does not support the sampler of {path!r}: {domain!r}")
-    if q is not None:
-        if integer:
-            k_lo, k_hi = -(-lo // q), hi // q
-        else:
-            k_range = _q_float_range(lo, hi, q)
-            if k_range is None:
-                raise ConfigError(f"{path!r} = {domain!r} holds no multiple of q={q!r}")
-            k_lo, k_hi = k_range
-        return _Dim("q", (_DISCRETE, [int(k_lo), int(k_hi)], True), domain, lo, hi, q, integer)
+    lo, hi, q = spec.lower, spec.upper, spec.q
+    integer = spec.kind == "int"
+    k_range = spec.q_range if q is not None else None
+    if q is not None and k_range is None:
+        raise ConfigError(f"{path!r} = {domain!r} holds no multiple of q={q!r}")
+    if spec.log:
+        region = [math.log(lo), math.log(max(spec.inclusive_upper, lo))]
+        return _Dim("log", (_CONTINUOUS, region, PRECISION), domain, lo, hi, q, integer)
+    if k_range is not None:
+        k_lo, k_hi = int(k_range[0]), int(k_range[1])
+        return _Dim("q", (_DISCRETE, [k_lo, k_hi], True), domain, lo, hi, q, integer)
     if integer:
-        return _Dim("int", (_DISCRETE, [lo, hi - 1], True), domain, lo, hi, None, True)
+        dim = (_DISCRETE, [lo, spec.inclusive_upper], True)
+        return _Dim("int", dim, domain, lo, hi, None, True)
     return _Dim("float", (_CONTINUOUS, [float(lo), float(hi)], PRECISION), domain, lo, hi)
 
 
@@ -443,9 +408,7 @@ class ZOOptSearch(LibrarySearcher):
                     num_samples,
                 )
         if self._own_space or self._optimizer is not None:
-            params, constants = split_space(config or {}, "param_space", native=())
-            self._reject_second_space(params)
-            self._constants = {**constants, **self._constants}
+            self._merge_tuner_constants(config)
             return True
         self._set_space(config or {}, "param_space")
         return True
