@@ -9,43 +9,14 @@ import tempfile
 import atune as tune
 from atune.schedulers.hyperband import HyperBandScheduler
 
-#: Quality per trial, in creation order. With max_t=9 and eta=3, trials 0-2 fill
-#: bracket 0 (run to 9, no halving) and trials 3-7 bracket 1 (halved at 3: the best
-#: two of q = 8, 4, 7, 5, 6 go on to 9, the others stop at 3).
-QUALITIES = [1, 2, 3, 8, 4, 7, 5, 6]
-EXPECTED_END = {1: 9, 2: 9, 3: 9, 8: 9, 7: 9, 4: 3, 5: 3, 6: 3}
+# The qualities, their expected ends, the class trainable and the restore counter are
+# the executor contract suite's (which runs the class-trainable case on both executors).
+from tests.contract.test_schedulers import EXPECTED_END, QUALITIES, Linear, Restores
 
 
 def _lines(path: str) -> list[dict]:
     with open(os.path.join(path, "result.json")) as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-class Restores(tune.Callback):
-    """Counts restarts from a checkpoint, per trial id."""
-
-    def __init__(self) -> None:
-        self.restored: dict[str, int] = {}
-
-    def on_trial_restore(self, iteration, trials, trial, **info):
-        self.restored[trial.trial_id] = self.restored.get(trial.trial_id, 0) + 1
-
-
-class Linear(tune.Trainable):
-    """score = q * i, with ``i`` its own step counter, saved and restored."""
-
-    def setup(self, config):
-        self.i = 0
-
-    def step(self):
-        self.i += 1
-        return {"score": self.config["q"] * self.i, "i": self.i}
-
-    def save_checkpoint(self, checkpoint_dir):
-        return {"i": self.i}
-
-    def load_checkpoint(self, checkpoint):
-        self.i = checkpoint["i"]
 
 
 def linear_function(config):
