@@ -8,7 +8,14 @@ from typing import Any
 
 from atune.errors import ConfigError
 
-__all__ = ["MetricMode", "is_rankable", "legacy_metric_mode", "metric_number", "validate_mode"]
+__all__ = [
+    "MetricMode",
+    "check_mode",
+    "is_rankable",
+    "legacy_metric_mode",
+    "metric_number",
+    "validate_mode",
+]
 
 
 def metric_number(value: Any) -> float | None:
@@ -34,11 +41,16 @@ def is_rankable(score: float) -> bool:
     return math.isfinite(score)
 
 
-def validate_mode(mode: str | None, *, name: str = "mode") -> str | None:
-    """Return ``mode`` if it is None, ``"min"`` or ``"max"``; raise :class:`ConfigError` else."""
-    if mode not in (None, "min", "max"):
+def check_mode(mode: Any, *, name: str = "mode") -> str:
+    """Return ``mode`` if it is ``"min"`` or ``"max"``; raise :class:`ConfigError` else."""
+    if mode not in ("min", "max"):
         raise ConfigError(f"`{name}` must be 'min' or 'max', got {mode!r}")
     return mode
+
+
+def validate_mode(mode: str | None, *, name: str = "mode") -> str | None:
+    """Return ``mode`` if it is None, ``"min"`` or ``"max"``; raise :class:`ConfigError` else."""
+    return None if mode is None else check_mode(mode, name=name)
 
 
 def legacy_metric_mode(

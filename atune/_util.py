@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["KEY_SEPARATOR", "MAX_NESTING_DEPTH", "encode_json", "flatten_dict", "lookup"]
@@ -18,19 +18,24 @@ MAX_NESTING_DEPTH = 32
 _LEAF_TYPES = frozenset({int, float, str, bool, type(None)})
 
 
-def lookup(data: Mapping[str, Any], key: str, default: Any = None) -> Any:
+def lookup(data: Mapping[str, Any], key: str | tuple[str, ...], default: Any = None) -> Any:
     """``data[key]``, or the nested value for ``"a/b"`` keys; ``default`` if absent.
 
-    A literal key containing the separator wins over the nested path.
+    A literal key containing the separator wins over the nested path. A tuple of keys
+    is the path itself (``("a", "b")``), each key taken literally.
 
     Example:
         >>> lookup({"optimizer": {"lr": 0.1}}, "optimizer/lr")
         0.1
     """
-    if key in data:
+    if isinstance(key, tuple):
+        parts: Iterable[str] = key
+    elif key in data:
         return data[key]
+    else:
+        parts = key.split(KEY_SEPARATOR)
     node: Any = data
-    for part in key.split(KEY_SEPARATOR):
+    for part in parts:
         if not isinstance(node, Mapping) or part not in node:
             return default
         node = node[part]

@@ -19,8 +19,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, overload
 
 from atune import result as result_fields
-from atune._metric import is_rankable, metric_number
+from atune._metric import check_mode, is_rankable, metric_number
 from atune._trial import Trial
+from atune._util import KEY_SEPARATOR, flatten_dict, lookup
 from atune.checkpoint import Checkpoint
 from atune.errors import AtuneError, ConfigError, ConfigTypeError, TrialError
 
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Result", "ResultGrid"]
-
-#: Separator of flattened nested keys, in dataframe columns and metric names.
-_SEP = "/"
 
 #: Scopes of :meth:`ResultGrid.get_best_result`; the number is the window (None = all).
 _WINDOWS: dict[str, int | None] = {"avg": None, "last-5-avg": 5, "last-10-avg": 10}
@@ -114,13 +112,13 @@ class Result:
             AtuneError: The trial kept no checkpoint.
             ConfigError: Bad ``mode``, or no kept checkpoint has ``metric``.
         """
-        _check_mode(mode, name="mode")
+        check_mode(mode)
         if not self.best_checkpoints:
             raise AtuneError(f"trial at {self.path!r} kept no checkpoint")
         best: Checkpoint | None = None
         best_value = math.nan
         for checkpoint, metrics in self.best_checkpoints:
-            value = metric_number(_lookup(metrics, metric))
+            value = metric_number(lookup(metrics, metric))
             if value is None or math.isnan(value):
                 continue
             if best is None or _better(value, best_value, mode):
@@ -208,7 +206,7 @@ class ResultGrid:
         default_mode: str | None = None,
     ) -> None:
         if default_mode is not None:
-            _check_mode(default_mode, name="default_mode")
+            check_mode(default_mode, name="default_mode")
         self._trials = list(trials)
         self._experiment_path = os.fspath(experiment_path)
         self._default_metric = default_metric
@@ -273,7 +271,7 @@ class ResultGrid:
         if scope not in _SCOPES:
             raise ConfigError(f"`scope` must be one of {', '.join(_SCOPES)}, got {scope!r}")
         if mode is not None:
-            _check_mode(mode, name="mode")
+            check_mode(mode)
         if len(self._results) == 1:
             return self._results[0]
         metric = metric if metric is not None else self._default_metric
@@ -346,7 +344,7 @@ class ResultGrid:
                 f"{filter_mode!r} and filter_metric=None"
             )
         if filter_metric is not None:
-            _check_mode(filter_mode, name="filter_mode")
+            check_mode(filter_mode, name="filter_mode")
         rows = []
         for trial in self._trials:
             if filter_metric is not None:
@@ -356,7 +354,7 @@ class ResultGrid:
                 row = trial.last_result
             flat = flatten_dict({k: v for k, v in row.items() if k != result_fields.CONFIG})
             flat[result_fields.TRIAL_ID] = trial.trial_id
-            flat.update(flatten_dict(trial.config, prefix=f"{result_fields.CONFIG}{_SEP}"))
+            flat.update(flatten_dict(trial.config, prefix=f"{result_fields.CONFIG}{KEY_SEPARATOR}"))
             flat["logdir"] = trial.local_path
             rows.append(flat)
         return pd.DataFrame(rows)
@@ -382,18 +380,6 @@ class ResultGrid:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def flatten_dict(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts into ``{"a/b": value}`` (empty dicts are kept as values)."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten_dict(value, f"{name}{_SEP}"))
-        else:
-            flat[name] = value
-    return flat
 
 
 def read_result_history(path: str) -> list[dict[str, Any]]:
@@ -432,25 +418,6 @@ class _Marker:
 
 _NOT_REPORTED = _Marker("<not reported>")
 _FILTERED = _Marker("<filtered>")
-_MISSING = _Marker("<missing>")
-
-
-def _check_mode(mode: Any, *, name: str) -> str:
-    if mode not in ("min", "max"):
-        raise ConfigError(f"`{name}` must be 'min' or 'max', got {mode!r}")
-    return mode
-
-
-def _lookup(data: Mapping[str, Any], key: str) -> Any:
-    """``data[key]``, following ``"a/b"`` into nested dicts; ``_MISSING`` if absent."""
-    if key in data:
-        return data[key]
-    node: Any = data
-    for part in key.split(_SEP):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
 
 
 def _better(score: float, best: float, mode: str) -> bool:
@@ -471,7 +438,7 @@ def _metric_names(result: Mapping[str, Any]) -> list[str]:
 def _metric_values(trial: Trial, metric: str) -> list[float]:
     """The trial's numeric values of ``metric``, oldest first (history, else last result)."""
     history = read_result_history(trial.local_path) or [trial.last_result]
-    values = (metric_number(_lookup(row, metric)) for row in history)
+    values = (metric_number(lookup(row, metric)) for row in history)
     return [value for value in values if value is not None]
 
 
@@ -480,7 +447,7 @@ def _trial_score(
 ) -> float | _Marker:
     """The trial's score for ``scope``, ``_NOT_REPORTED`` or ``_FILTERED``."""
     if scope == "last":
-        values = [v for v in [metric_number(_lookup(trial.last_result, metric))] if v is not None]
+        values = [v for v in [metric_number(lookup(trial.last_result, metric))] if v is not None]
     else:
         values = _metric_values(trial, metric)
     if not values:
@@ -509,7 +476,7 @@ def _best_row(trial: Trial, metric: str, mode: str) -> dict[str, Any]:
     best_row: dict[str, Any] | None = None
     best_value = math.nan
     for row in history:
-        value = metric_number(_lookup(row, metric))
+        value = metric_number(lookup(row, metric))
         if value is None or math.isnan(value):
             continue
         if best_row is None or _better(value, best_value, mode):

@@ -3,18 +3,24 @@
 The controller never imports ``ray``; it holds an :class:`Executor` and, per running
 trial, a :class:`TrialHandle`. It sends each worker a :class:`WorkerSpec` and gets
 results back in :class:`Batch` es. ``_ray.py`` implements the protocol on Ray actors,
-``_local.py`` in the driver's own process; both run the same ``TrialWorker``.
+``_local.py`` in the driver's own process; both run the same ``TrialWorker``, and
+share the bookkeeping of :class:`WorkerExecutor` and :class:`WorkerHandle`.
 """
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from atune.trainable.util import TrainableInfo
 
-__all__ = ["Batch", "Executor", "TrialHandle", "WorkerSpec"]
+__all__ = ["Batch", "Executor", "TrialHandle", "WorkerExecutor", "WorkerHandle", "WorkerSpec"]
+
+E = TypeVar("E")
+H = TypeVar("H", bound="WorkerHandle[Any]")
 
 
 @dataclass
@@ -114,6 +120,15 @@ class Executor(Protocol):
         """All resources of the cluster, e.g. ``{"CPU": 8.0, "GPU": 0.0}``."""
         ...
 
+    def more_resources_hint(self) -> str:
+        """How to give the trials more resources in total, in this executor's terms.
+
+        A clause for the error of a trial that asks for more than
+        :meth:`total_resources` holds: "ask for less, or <hint>", e.g. ``"start Ray with
+        more, e.g. ray.init(num_cpus=8)"``.
+        """
+        ...
+
     async def put(self, parameters: dict[str, Any]) -> Any:
         """Store ``with_parameters`` values once; return what workers resolve them from."""
         ...
@@ -139,3 +154,90 @@ class Executor(Protocol):
     async def aclose(self) -> None:
         """Kill every worker this executor started."""
         ...
+
+
+class WorkerHandle(abc.ABC, Generic[E]):
+    """What the trial handles of the built-in executors share (a :class:`TrialHandle`).
+
+    The worker at the other end is a ``TrialWorker``; a subclass says how a call
+    reaches it (:meth:`_request`) and implements ``stop``, ``reset`` and ``kill``.
+    ``E`` is the type of the executor that started it.
+    """
+
+    def __init__(self, resources: dict[str, float], name: str, executor: E) -> None:
+        self._executor = executor
+        self.resources = resources
+        self.info: dict[str, Any] = {}
+        #: Name of the trial the worker runs (or ran last).
+        self.name = name
+
+    @abc.abstractmethod
+    async def _request(self, method: str, *args: Any) -> Any:
+        """Call the worker's ``TrialWorker.<method>(*args)``; return what it returns."""
+
+    async def next_results(
+        self,
+        max_results: int,
+        acked: int,
+        lockstep: bool,
+        linger_s: float = 0.0,
+        sync_point: tuple[str, float] | None = None,
+    ) -> Batch:
+        """Wait for results; raise TrialWorkerDiedError if the worker died."""
+        return await self._request(
+            "next_results", max_results, acked, lockstep, linger_s, sync_point
+        )
+
+    async def save(self) -> str | None:
+        """Checkpoint a class trainable now; return the checkpoint dir."""
+        return await self._request("save")
+
+    @abc.abstractmethod
+    async def stop(self, final: bool = False) -> bool:
+        """Stop the trainable gracefully; True if it ended in time."""
+
+    @abc.abstractmethod
+    async def reset(self, spec: WorkerSpec, parameters: Any) -> None:
+        """Run another trial in the same worker."""
+
+    @abc.abstractmethod
+    def kill(self) -> None:
+        """End the worker now, as far as the executor can (never blocks)."""
+
+
+class WorkerExecutor(abc.ABC):
+    """What the built-in executors share: the total resources and the started handles."""
+
+    #: The class of the handles this executor starts (the only ones it releases).
+    _handle_type: ClassVar[type[WorkerHandle[Any]]]
+
+    def __init__(self, total: dict[str, float]) -> None:
+        self._total = total
+        self._handles: set[WorkerHandle[Any]] = set()
+
+    def total_resources(self) -> dict[str, float]:
+        return dict(self._total)
+
+    @abc.abstractmethod
+    def more_resources_hint(self) -> str:
+        """See :meth:`Executor.more_resources_hint`."""
+
+    async def _track(self, handle: H, started: Awaitable[dict[str, Any]]) -> H:
+        """Keep ``handle`` until it is released, and await its worker's start.
+
+        ``started`` is the worker's ``start`` call; its answer becomes ``handle.info``.
+        If it fails (or is cancelled), the worker is released and the error raised.
+        """
+        self._handles.add(handle)
+        try:
+            handle.info = await started
+        except BaseException:
+            self.release(handle)
+            raise
+        return handle
+
+    def release(self, handle: TrialHandle) -> None:
+        """Kill a worker and forget it (never blocks)."""
+        assert isinstance(handle, self._handle_type), handle
+        handle.kill()
+        self._handles.discard(handle)

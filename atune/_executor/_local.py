@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from atune._executor._base import Batch, TrialHandle, WorkerSpec
+from atune._executor._base import TrialHandle, WorkerExecutor, WorkerHandle, WorkerSpec
 from atune._executor._worker import STOP_GRACE_S, TrialWorker
 from atune.errors import AtuneError
 
@@ -50,7 +50,7 @@ def _chdir_requested() -> bool:
     return value not in (None, "0")
 
 
-class LocalTrialHandle:
+class LocalTrialHandle(WorkerHandle["LocalExecutor"]):
     """The driver's end of one in-process worker."""
 
     def __init__(
@@ -60,11 +60,8 @@ class LocalTrialHandle:
         name: str,
         executor: LocalExecutor,
     ) -> None:
+        super().__init__(resources, name, executor)
         self.worker = worker
-        self._executor = executor
-        self.resources = resources
-        self.info: dict[str, Any] = {}
-        self.name = name
 
     async def _call(self, request: Any) -> Any:
         """Await a worker request; its own failure is an AtuneError, as on Ray."""
@@ -75,20 +72,8 @@ class LocalTrialHandle:
         except Exception as exc:
             raise AtuneError(f"internal error in the worker of {self.name}: {exc!r}") from exc
 
-    async def next_results(
-        self,
-        max_results: int,
-        acked: int,
-        lockstep: bool,
-        linger_s: float = 0.0,
-        sync_point: tuple[str, float] | None = None,
-    ) -> Batch:
-        return await self._call(
-            self.worker.next_results(max_results, acked, lockstep, linger_s, sync_point)
-        )
-
-    async def save(self) -> str | None:
-        return await self._call(self.worker.save())
+    async def _request(self, method: str, *args: Any) -> Any:
+        return await self._call(getattr(self.worker, method)(*args))
 
     async def stop(self, final: bool = False) -> bool:
         """Ask the trainable to stop; False if it did not end within the grace period."""
@@ -116,7 +101,7 @@ class LocalTrialHandle:
         self.worker.request_stop()
 
 
-class LocalExecutor:
+class LocalExecutor(WorkerExecutor):
     """Runs every trial in this process: on a thread, or on this event loop if async.
 
     Select it with ``TuneConfig(executor="local")``, or pass an instance to set the
@@ -130,6 +115,8 @@ class LocalExecutor:
             ``{"CPU": os.cpu_count(), "GPU": 0}``; a key not given keeps its default.
     """
 
+    _handle_type = LocalTrialHandle
+
     def __init__(self, resources: Mapping[str, float] | None = None) -> None:
         from atune.trainable.util import normalize_resources
 
@@ -139,16 +126,21 @@ class LocalExecutor:
             if not any(k in ("cpu", "CPU", "extra_cpu") for k in resources):
                 given.pop("CPU", None)
             total.update(given)
-        self._total = total
-        self._handles: set[LocalTrialHandle] = set()
+        super().__init__(total)
         # Released workers whose trainable may still be on its way out.
         self._stopping: set[LocalTrialHandle] = set()
 
     async def start(self) -> None:
         """Nothing to connect to."""
 
-    def total_resources(self) -> dict[str, float]:
-        return dict(self._total)
+    def more_resources_hint(self) -> str:
+        """The trials share what the constructor was given: more takes a new executor."""
+        return (
+            "give the local executor more (numbers it counts, nothing is reserved), e.g. "
+            'TuneConfig(executor=LocalExecutor({"CPU": 8, "GPU": 1})) with `from '
+            'atune.executors import LocalExecutor`; executor="local" has {"CPU": '
+            'os.cpu_count(), "GPU": 0}'
+        )
 
     async def put(self, parameters: dict[str, Any]) -> Any:
         """``with_parameters`` values are shared by reference: nothing is copied."""
@@ -178,19 +170,13 @@ class LocalExecutor:
         # The exception object itself reaches the driver: nothing to pickle.
         worker = TrialWorker(pickle_errors=False)
         handle = LocalTrialHandle(worker, resources, spec.trial_name, self)
-        self._handles.add(handle)
-        try:
-            handle.info = await handle._call(worker.start(self._in_process(spec), parameters or {}))
-        except BaseException:
-            self.release(handle)
-            raise
-        return handle
+        local_spec = self._in_process(spec)
+        return await self._track(handle, handle._call(worker.start(local_spec, parameters or {})))
 
     def release(self, handle: TrialHandle) -> None:
         """Ask the trainable to stop and forget the worker; :meth:`aclose` awaits its end."""
-        assert isinstance(handle, LocalTrialHandle), handle
-        handle.kill()
-        self._handles.discard(handle)
+        super().release(handle)
+        assert isinstance(handle, LocalTrialHandle)  # checked by super().release
         self._stopping = {h for h in self._stopping if h.worker.alive}
         if handle.worker.alive:
             self._stopping.add(handle)

@@ -17,7 +17,7 @@ import ray.cloudpickle
 from ray.exceptions import RayActorError, RayError, RaySystemError, RayTaskError
 
 from atune._executor import _serialization
-from atune._executor._base import Batch, TrialHandle, WorkerSpec
+from atune._executor._base import Batch, WorkerExecutor, WorkerHandle, WorkerSpec
 from atune._executor._ray_cluster import ClusterWatch, ensure_ray, shutdown_ray
 from atune._executor._worker import STOP_GRACE_S, TrialWorker
 from atune.errors import AtuneError, ClusterDiedError, SerializationError, TrialWorkerDiedError
@@ -112,33 +112,18 @@ def _missing_module(exc: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
-class RayTrialHandle:
+class RayTrialHandle(WorkerHandle["RayExecutor"]):
     """The driver's end of one trial actor."""
 
     def __init__(
         self, actor: Any, resources: dict[str, float], name: str, executor: RayExecutor
     ) -> None:
+        super().__init__(resources, name, executor)
         self._actor = actor
-        self._executor = executor
-        self.resources = resources
-        self.info: dict[str, Any] = {}
-        self.name = name
 
-    async def next_results(
-        self,
-        max_results: int,
-        acked: int,
-        lockstep: bool,
-        linger_s: float = 0.0,
-        sync_point: tuple[str, float] | None = None,
-    ) -> Batch:
+    async def _request(self, method: str, *args: Any) -> Any:
         self._executor.check_alive()
-        ref = self._actor.next_results.remote(max_results, acked, lockstep, linger_s, sync_point)
-        return await _await(ref, self.name)
-
-    async def save(self) -> str | None:
-        self._executor.check_alive()
-        return await _await(self._actor.save.remote(), self.name)
+        return await _await(getattr(self._actor, method).remote(*args), self.name)
 
     async def stop(self, final: bool = False) -> bool:
         """Ask the trainable to stop; False if it did not end in time or the actor died."""
@@ -167,7 +152,7 @@ class RayTrialHandle:
             pass
 
 
-class RayExecutor:
+class RayExecutor(WorkerExecutor):
     """Runs trials as Ray actors, starting a local Ray when none is running.
 
     Args:
@@ -175,11 +160,12 @@ class RayExecutor:
         init_kwargs: Extra keyword arguments for ``ray.init`` when atune starts Ray.
     """
 
+    _handle_type = RayTrialHandle
+
     def __init__(self, address: str | None = None, **init_kwargs: Any) -> None:
         self._address = address
         self._init_kwargs = init_kwargs
-        self._total: dict[str, float] = {}
-        self._handles: set[RayTrialHandle] = set()
+        super().__init__({})  # the cluster's, once started
         self._watch: ClusterWatch | None = None
         #: Why the cluster is gone, once :meth:`watch` has seen it die.
         self.dead: str | None = None
@@ -215,8 +201,8 @@ class RayExecutor:
         self.dead = reason
         raise ClusterDiedError(reason)
 
-    def total_resources(self) -> dict[str, float]:
-        return dict(self._total)
+    def more_resources_hint(self) -> str:
+        return "start Ray with more, e.g. ray.init(num_cpus=8)"
 
     def check_alive(self) -> None:
         """Raise ClusterDiedError once the cluster is known to be gone."""
@@ -226,7 +212,16 @@ class RayExecutor:
     async def put(self, parameters: dict[str, Any]) -> Any:
         if not parameters:
             return None
-        return await anyio.to_thread.run_sync(ray.put, parameters, abandon_on_cancel=True)
+        try:
+            return await anyio.to_thread.run_sync(ray.put, parameters, abandon_on_cancel=True)
+        except Exception as exc:
+            for key, value in parameters.items():
+                self.check_serializable(value, f"with_parameters({key}=...)")
+            raise AtuneError(
+                f"Ray could not store the with_parameters() values ({type(exc).__name__}: "
+                f"{exc}); is its object store full? Pass smaller objects, or load the data "
+                "inside the trainable."
+            ) from exc
 
     async def launch(
         self, spec: WorkerSpec, resources: dict[str, float], parameters: Any
@@ -251,21 +246,28 @@ class RayExecutor:
             actor: Any = _RemoteTrialActor.options(**options).remote(spec.trainable.name)
             return actor, actor.start.remote(spec, parameters)
 
-        actor, started = await anyio.to_thread.run_sync(_submit, abandon_on_cancel=True)
-        handle = RayTrialHandle(actor, resources, spec.trial_name, self)
-        self._handles.add(handle)
         try:
-            handle.info = await _await(started, spec.trial_name)
-        except BaseException:
-            self.release(handle)
+            actor, started = await anyio.to_thread.run_sync(_submit, abandon_on_cancel=True)
+        except (AtuneError, anyio.get_cancelled_exc_class()):
             raise
-        return handle
+        except Exception as exc:
+            raise self._cannot_submit(spec, exc) from exc
+        handle = RayTrialHandle(actor, resources, spec.trial_name, self)
+        return await self._track(handle, _await(started, spec.trial_name))
 
-    def release(self, handle: TrialHandle) -> None:
-        """Kill a worker and forget it."""
-        assert isinstance(handle, RayTrialHandle), handle
-        handle.kill()
-        self._handles.discard(handle)
+    def _cannot_submit(self, spec: WorkerSpec, exc: BaseException) -> AtuneError:
+        """What failed when Ray could not take a trial's actor: say which object, and why."""
+        dumps = ray.cloudpickle.dumps
+        unsendable = _serialization.unsendable_config(spec.config, "config", dumps)
+        if unsendable is not None:
+            return SerializationError(f"trial {spec.trial_name}: {unsendable}")
+        try:
+            self.check_serializable(spec.trainable.trainable, "trainable")
+        except SerializationError as err:
+            return err
+        return AtuneError(
+            f"Ray refused the worker of trial {spec.trial_name} ({type(exc).__name__}: {exc})."
+        )
 
     def check_serializable(self, obj: Any, what: str) -> None:
         _serialization.check_serializable(obj, what, ray.cloudpickle.dumps)

@@ -21,7 +21,9 @@ import concurrent.futures
 import logging
 import os
 import queue
+import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -118,17 +120,50 @@ async def ensure_ray(address: str | None, init_kwargs: dict[str, Any]) -> bool:
     def _init() -> bool:
         if ray.is_initialized():  # another experiment started it meanwhile
             return False
+        _probe(kwargs.get("address") or os.environ.get("RAY_ADDRESS"), init_kwargs)
         # Off the main thread Ray leaves the process's SIGTERM handling alone (what a
         # host application wants) and warns about it, which is noise here.
         ray_logger = logging.getLogger("ray._private.worker")
         ray_logger.addFilter(_drop_sigterm_warning)
         try:
             ray.init(**kwargs)
+        except Exception as exc:
+            raise _init_failed(address, init_kwargs, exc) from exc
         finally:
             ray_logger.removeFilter(_drop_sigterm_warning)
         return True
 
     return await on_owner_thread(_init)
+
+
+#: How long a cluster address may take to accept a TCP connection before fit() gives up.
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe(address: str | None, init_kwargs: dict[str, Any]) -> None:
+    """Fail at once for a ``host:port`` nothing listens on (Ray retries for minutes)."""
+    match = re.fullmatch(r"([\w.\-]+):(\d+)", address or "")
+    if match is None:
+        return  # "auto", "local", "ray://...": left to Ray
+    try:
+        socket.create_connection((match[1], int(match[2])), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise _init_failed(address, init_kwargs, exc) from exc
+
+
+def _init_failed(address: str | None, init_kwargs: dict[str, Any], exc: Exception) -> AtuneError:
+    where = address or os.environ.get("RAY_ADDRESS")
+    if where:
+        return AtuneError(
+            f"could not connect to the Ray cluster at {where!r} ({type(exc).__name__}: "
+            f"{exc}). Is it running (`ray status --address {where}`)? Fix RAY_ADDRESS or "
+            "the address given to RayExecutor, or unset both to start a local Ray."
+        )
+    return AtuneError(
+        f"could not start a local Ray ({type(exc).__name__}: {exc}) with "
+        f"ray.init({', '.join(f'{k}={v!r}' for k, v in init_kwargs.items())}). Fix those "
+        "arguments, or start Ray yourself with ray.init(...) before fit()."
+    )
 
 
 async def shutdown_ray() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from atune.errors import SerializationError, TrialError
 
-__all__ = ["check_serializable", "transportable"]
+__all__ = ["check_serializable", "shipped_values", "transportable", "unsendable_config"]
 
 
 def _references(obj: Any) -> Iterator[tuple[str, Any]]:
@@ -55,6 +55,50 @@ def check_serializable(obj: Any, what: str, dumps: Callable[[Any], bytes]) -> No
             f"{what} {name!r} cannot be sent to a Ray worker: {detail}. Create such objects "
             "inside the trainable, or pass data with atune.with_parameters()."
         ) from exc
+
+
+def shipped_values(value: Any, where: str) -> Iterator[tuple[str, Any]]:
+    """The values of a param space or config that travel to workers, with their paths.
+
+    Constants, ``grid_search`` values and ``choice`` categories (walked into when they
+    are dicts, lists or tuples). Domains and ``sample_from`` functions are not: they run
+    on the driver, and only the values they give are sent.
+    """
+    from atune.search.sample import Categorical, Domain
+
+    if isinstance(value, Domain):
+        if isinstance(value, Categorical):
+            for i, option in enumerate(value.categories):
+                yield from shipped_values(option, f"{where}.categories[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from shipped_values(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from shipped_values(item, f"{where}[{i}]")
+    else:
+        yield where, value
+
+
+def unsendable_value(where: str, value: Any, cause: BaseException) -> SerializationError:
+    """The error for a config value a worker cannot receive, naming its path."""
+    return SerializationError(
+        f"{where} (a {type(value).__name__}) cannot be sent to a Ray worker with the "
+        f"trial's config: {cause}. Create such objects inside the trainable, from a "
+        "picklable value in param_space (a number, a string, a dict of settings)."
+    )
+
+
+def unsendable_config(
+    config: Any, where: str, dumps: Callable[[Any], bytes]
+) -> SerializationError | None:
+    """The error naming the first value of ``config`` that ``dumps`` cannot pickle."""
+    for path, value in shipped_values(config, where):
+        try:
+            dumps(value)
+        except Exception as exc:
+            return unsendable_value(path, value, exc)
+    return None
 
 
 def transportable(exc: BaseException, tb: str) -> BaseException:

@@ -23,15 +23,28 @@ Schedulers must measure time from result fields (``training_iteration``,
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from atune._metric import MetricMode
+from atune.errors import ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
     from atune._engine.api import TuneController
     from atune._trial import Trial
 
 __all__ = ["TrialScheduler"]
+
+
+def real_number(name: str, value: Any) -> float:
+    """``float(value)`` for the argument ``name`` if it is a real number (not a bool).
+
+    Raises:
+        ConfigTypeError: ``value`` is not a number.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigTypeError(f"`{name}` must be a number, got {value!r}")
+    return float(value)
 
 
 class TrialScheduler(MetricMode):
@@ -65,6 +78,16 @@ class TrialScheduler(MetricMode):
         """Receive the Tuner's metric and mode; fills in what the scheduler lacks."""
         self._fill_metric_mode(metric, mode)
         return True
+
+    def _metric_and_mode(self) -> tuple[str, str]:
+        """The metric and mode; raise :class:`ConfigError` if one is still unset."""
+        metric, mode = self.metric, self.mode
+        if metric is None or mode is None:
+            raise ConfigError(
+                f"{type(self).__name__} needs a `metric` and a `mode` (got metric={metric!r}, "
+                f"mode={mode!r}); pass them to the scheduler or to atune.TuneConfig"
+            )
+        return metric, mode
 
     async def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         """A new trial was created (PENDING)."""

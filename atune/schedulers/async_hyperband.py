@@ -36,7 +36,7 @@ import numpy as np
 
 from atune._metric import legacy_metric_mode
 from atune.errors import ConfigError, ConfigTypeError
-from atune.schedulers._base import TrialScheduler
+from atune.schedulers._base import TrialScheduler, real_number
 from atune.schedulers._result_fields import numeric_fields
 from atune.schedulers.fifo import FIFOScheduler
 
@@ -114,12 +114,6 @@ class _Bracket:
         return "Bracket: " + " | ".join(parts)
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigTypeError(f"`{name}` must be a number, got {value!r}")
-    return float(value)
-
-
 class AsyncHyperBandScheduler(FIFOScheduler):
     """Asynchronous successive halving: the easiest early-stopping scheduler to start with.
 
@@ -182,9 +176,9 @@ class AsyncHyperBandScheduler(FIFOScheduler):
     ) -> None:
         if not isinstance(time_attr, str):
             raise ConfigTypeError(f"`time_attr` must be a result field name, got {time_attr!r}")
-        max_t_f = _real("max_t", max_t)
-        grace_f = _real("grace_period", grace_period)
-        rf = _real("reduction_factor", reduction_factor)
+        max_t_f = real_number("max_t", max_t)
+        grace_f = real_number("grace_period", grace_period)
+        rf = real_number("reduction_factor", reduction_factor)
         if not (max_t_f > 0 and math.isfinite(max_t_f)):
             raise ConfigError(f"`max_t` must be a finite number > 0, got {max_t!r}")
         if not grace_f > 0:
@@ -298,12 +292,8 @@ class AsyncHyperBandScheduler(FIFOScheduler):
 
     # ------------------------------------------------------------------ helpers
     def _require_metric_mode(self) -> tuple[str, float]:
-        metric, mode = self.metric, self.mode
-        if metric is None or mode is None:
-            raise ConfigError(
-                f"{type(self).__name__} needs a `metric` and a `mode` (got metric={metric!r}, "
-                f"mode={mode!r}); pass them to the scheduler or to atune.TuneConfig"
-            )
+        """The metric and the sign that makes larger rewards better."""
+        metric, mode = self._metric_and_mode()
         return metric, 1.0 if mode == "max" else -1.0
 
     def _bracket_of(self, trial_id: str) -> _Bracket:

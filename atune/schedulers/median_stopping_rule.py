@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from atune._metric import legacy_metric_mode
 from atune.errors import ConfigError, ConfigTypeError
-from atune.schedulers._base import TrialScheduler
+from atune.schedulers._base import TrialScheduler, real_number
 from atune.schedulers._result_fields import numeric_fields
 from atune.schedulers.fifo import FIFOScheduler
 
@@ -97,12 +97,6 @@ class _History:
         return min(max(mean, min(values)), max(values))
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigTypeError(f"`{name}` must be a number, got {value!r}")
-    return float(value)
-
-
 class MedianStoppingRule(FIFOScheduler):
     """Stop a trial whose best result is worse than the median of the others' averages.
 
@@ -153,7 +147,7 @@ class MedianStoppingRule(FIFOScheduler):
     ) -> None:
         if not isinstance(time_attr, str):
             raise ConfigTypeError(f"`time_attr` must be a result field name, got {time_attr!r}")
-        grace = _real("grace_period", grace_period)
+        grace = real_number("grace_period", grace_period)
         if not (grace >= 0 and math.isfinite(grace)):
             raise ConfigError(f"`grace_period` must be a finite number >= 0, got {grace_period!r}")
         if isinstance(min_samples_required, bool) or not isinstance(
@@ -164,7 +158,7 @@ class MedianStoppingRule(FIFOScheduler):
             )
         if min_samples_required < 1:
             raise ConfigError(f"`min_samples_required` must be >= 1, got {min_samples_required!r}")
-        if not _real("min_time_slice", min_time_slice) >= 0:
+        if not real_number("min_time_slice", min_time_slice) >= 0:
             raise ConfigError(f"`min_time_slice` must be >= 0, got {min_time_slice!r}")
         metric, mode = legacy_metric_mode(metric, mode, reward_attr)
         super().__init__(metric, mode)
@@ -205,12 +199,12 @@ class MedianStoppingRule(FIFOScheduler):
 
     # ----------------------------------------------------------------- handlers
     async def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._require_metric_mode()
+        self._metric_and_mode()
 
     async def on_trial_result(
         self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
-        metric, mode = self._require_metric_mode()
+        metric, mode = self._metric_and_mode()
         tid = trial.trial_id
         if tid in self._stopped:
             # Stopping is final; a trial paused below the median runs on FIFO.
@@ -263,15 +257,6 @@ class MedianStoppingRule(FIFOScheduler):
         history.add(t, value)
 
     # ------------------------------------------------------------------ helpers
-    def _require_metric_mode(self) -> tuple[str, str]:
-        metric, mode = self.metric, self.mode
-        if metric is None or mode is None:
-            raise ConfigError(
-                f"{type(self).__name__} needs a `metric` and a `mode` (got metric={metric!r}, "
-                f"mode={mode!r}); pass them to the scheduler or to atune.TuneConfig"
-            )
-        return metric, mode
-
     def _running_means(self, trial_id: str, t: float) -> list[float]:
         """Running means up to ``t`` of the other trials that reached ``t``."""
         means = []

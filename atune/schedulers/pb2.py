@@ -24,6 +24,7 @@ import anyio
 import numpy as np
 
 from atune import result as R
+from atune._util import lookup
 from atune.errors import AtuneError, ConfigError, ConfigTypeError
 from atune.schedulers.pbt import PopulationBasedTraining, _TrialState
 from atune.search.sample import uniform
@@ -86,13 +87,6 @@ def _as_domains(bounds: Mapping[str, Any]) -> dict[str, Any]:
         k: _as_domains(v) if isinstance(v, Mapping) else uniform(float(v[0]), float(v[1]))
         for k, v in bounds.items()
     }
-
-
-def _get(config: Mapping[str, Any], path: _Path) -> Any:
-    value: Any = config
-    for key in path:
-        value = value[key]
-    return value
 
 
 def _set(config: dict[str, Any], path: _Path, value: Any) -> None:
@@ -239,8 +233,8 @@ class PB2(PopulationBasedTraining):
         values = []
         for path in self._paths:
             try:
-                values.append(float(_get(config, path)))
-            except (KeyError, TypeError, ValueError) as exc:
+                values.append(float(lookup(config, path)))
+            except (TypeError, ValueError) as exc:  # absent (None) or not a number
                 raise ConfigError(
                     f"PB2 needs a number at config[{'/'.join(path)!r}] (it is in "
                     f"`hyperparam_bounds`), got config {config!r}"
@@ -264,7 +258,7 @@ class PB2(PopulationBasedTraining):
             )
             values = []
             for path, value in zip(self._paths, chosen, strict=True):
-                old = _get(clone.config, path)
+                old = lookup(clone.config, path)
                 is_int = isinstance(old, (int, np.integer)) and not isinstance(old, bool)
                 cast = int(value) if is_int else float(value)  # ints stay ints
                 _set(new_config, path, cast)

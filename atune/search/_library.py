@@ -212,6 +212,20 @@ class LibrarySearcher(Searcher):
                 f"{names}; give the space in one place"
             )
 
+    def _take_param_space(
+        self, config: Any, has_space: bool, set_space: Callable[[Any], object]
+    ) -> bool:
+        """Search the Tuner's ``param_space`` (``set_space(config)``) unless ``has_space``.
+
+        A searcher built with its own space (``has_space``) keeps it; the Tuner's param
+        space may then hold only constants, which are merged into every config.
+        """
+        if has_space:
+            self._keep_tuner_constants(config)
+        elif config is not None:
+            set_space(config)
+        return True
+
     def _keep_tuner_constants(self, config: Any) -> None:
         """The searcher has its own space: keep the Tuner's ``param_space`` as constants.
 

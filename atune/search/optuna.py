@@ -258,18 +258,10 @@ class OptunaSearch(LibrarySearcher):
     def _set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:
-        """Take the Tuner's metric, mode and param space.
-
-        A searcher built with its own ``space`` keeps it; the Tuner's param space may
-        then hold only constants, which are merged into every config.
-        """
+        """Take the Tuner's metric, mode and (unless one was given) param space."""
         ot = _import_optuna()
         self._set_metric_mode(metric, mode)
-        if self._has_space:
-            self._keep_tuner_constants(config)
-        elif config is not None:
-            self._set_space(ot, config)
-        return True
+        return self._take_param_space(config, self._has_space, lambda c: self._set_space(ot, c))
 
     def _set_metric_mode(self, metric: Any, mode: Any) -> None:
         """Fill in metric and mode (lists for several objectives) where none were given."""

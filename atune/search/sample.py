@@ -145,8 +145,25 @@ class _Range(Domain):
             raise ConfigError(f"{self!r} is already quantized")
         return replace(self, sampler=Quantized(self.sampler or Uniform(), q))  # type: ignore[type-var]
 
-    def _repr_args(self, name: str, args: list[str]) -> str:
+    def _bounds_str(self, base: Sampler | None, q: Any) -> str:
+        """The range part of :attr:`domain_str`, e.g. ``[1, 10)``."""
+        raise NotImplementedError
+
+    def _call(self, base: Sampler) -> tuple[str, list[str]]:
+        """The public function that builds this domain, and its arguments but ``q``."""
+        raise NotImplementedError
+
+    @property
+    def domain_str(self) -> str:
         base, q = _unwrap(self.sampler)
+        text = self._bounds_str(base, q) + _log_text(base)
+        return text if q is None else f"{text} q={q!r}"
+
+    def __repr__(self) -> str:
+        base, q = _unwrap(self.sampler)
+        if base is None:
+            return f"{type(self).__name__}({self.lower!r}, {self.upper!r})"
+        name, args = self._call(base)
         if q is not None:
             name, args = "q" + name, [*args, repr(q)]
         if isinstance(base, LogUniform):
@@ -203,26 +220,16 @@ class Float(_Range):
         _, q = _unwrap(self.sampler)
         return q is None or _is_multiple(value, q)
 
-    @property
-    def domain_str(self) -> str:
-        base, q = _unwrap(self.sampler)
+    def _bounds_str(self, base: Sampler | None, q: Any) -> str:
         if isinstance(base, Normal):
-            text = f"N({base.mean!r}, {base.sd!r})"
-        else:
-            text = f"[{self.lower!r}, {self.upper!r}]"
-        text += _log_text(base)
-        return text if q is None else f"{text} q={q!r}"
+            return f"N({base.mean!r}, {base.sd!r})"
+        return f"[{self.lower!r}, {self.upper!r}]"
 
-    def __repr__(self) -> str:
-        base, _ = _unwrap(self.sampler)
-        if base is None:
-            return f"Float({self.lower!r}, {self.upper!r})"
+    def _call(self, base: Sampler) -> tuple[str, list[str]]:
         if isinstance(base, Normal):
-            name, args = "randn", [repr(base.mean), repr(base.sd)]
-        else:
-            name = "loguniform" if isinstance(base, LogUniform) else "uniform"
-            args = [repr(self.lower), repr(self.upper)]
-        return self._repr_args(name, args)
+            return "randn", [repr(base.mean), repr(base.sd)]
+        name = "loguniform" if isinstance(base, LogUniform) else "uniform"
+        return name, [repr(self.lower), repr(self.upper)]
 
 
 @dataclass(frozen=True, repr=False)
@@ -263,19 +270,12 @@ class Integer(_Range):
             return self.lower <= value < self.upper
         return self.lower <= value <= self.upper and int(value) % q == 0
 
-    @property
-    def domain_str(self) -> str:
-        base, q = _unwrap(self.sampler)
-        text = f"[{self.lower}, {self.upper}{')' if q is None else ']'}"
-        text += _log_text(base)
-        return text if q is None else f"{text} q={q}"
+    def _bounds_str(self, base: Sampler | None, q: Any) -> str:
+        return f"[{self.lower}, {self.upper}{')' if q is None else ']'}"
 
-    def __repr__(self) -> str:
-        base, _ = _unwrap(self.sampler)
-        if base is None:
-            return f"Integer({self.lower!r}, {self.upper!r})"
+    def _call(self, base: Sampler) -> tuple[str, list[str]]:
         name = "lograndint" if isinstance(base, LogUniform) else "randint"
-        return self._repr_args(name, [repr(self.lower), repr(self.upper)])
+        return name, [repr(self.lower), repr(self.upper)]
 
 
 def _fresh(value: Any) -> Any:

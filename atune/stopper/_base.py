@@ -13,14 +13,11 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from atune._metric import metric_number
+from atune._util import lookup
 from atune.errors import ConfigError, ConfigTypeError
 
 __all__ = ["Stopper"]
-
-#: Separator of nested result keys in stop criteria and metric names ("info/loss").
-KEY_SEPARATOR = "/"
-
-_MISSING: Any = object()
 
 
 class Stopper(abc.ABC):
@@ -55,34 +52,25 @@ class Stopper(abc.ABC):
         return False
 
 
-def lookup(result: Mapping[str, Any], key: str) -> Any:
-    """Return ``result[key]``, following ``"a/b"`` into nested dicts; ``_MISSING`` if absent.
-
-    A literal key containing the separator wins over the nested path.
-    """
-    if key in result:
-        return result[key]
-    if KEY_SEPARATOR not in key:
-        return _MISSING
-    node: Any = result
-    for part in key.split(KEY_SEPARATOR):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
-def is_missing(value: Any) -> bool:
-    """True if ``value`` is the marker :func:`lookup` returns for an absent key."""
-    return value is _MISSING
-
-
 def as_number(value: Any) -> float | None:
     """``float(value)`` for a real number that is not NaN, else None (bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
+    number = metric_number(value)
+    return None if number is None or math.isnan(number) else number
+
+
+def metric_value(result: Mapping[str, Any], metric: str) -> float | None:
+    """The number ``result`` reports for ``metric`` (``"a/b"`` looks into nested dicts).
+
+    None when the result lacks it or it is not a number (None, NaN, a string...).
+    """
+    return as_number(lookup(result, metric))
+
+
+def check_metric(metric: Any) -> str:
+    """Return ``metric`` if it is a non-empty str; raise :class:`ConfigTypeError` else."""
+    if not isinstance(metric, str) or not metric:
+        raise ConfigTypeError(f"`metric` must be a non-empty str, got {metric!r}")
+    return metric
 
 
 def pstdev(values: Iterable[float]) -> float:
@@ -92,13 +80,6 @@ def pstdev(values: Iterable[float]) -> float:
         return math.nan
     mean = math.fsum(data) / len(data)
     return math.sqrt(math.fsum((x - mean) ** 2 for x in data) / len(data))
-
-
-def check_mode(mode: Any, *, name: str = "mode") -> str:
-    """Return ``mode`` if it is ``"min"`` or ``"max"``; raise :class:`ConfigError` else."""
-    if mode not in ("min", "max"):
-        raise ConfigError(f"`{name}` must be 'min' or 'max', got {mode!r}")
-    return mode
 
 
 def check_int(value: Any, *, name: str, minimum: int) -> int:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from atune import result as result_fields
+from atune._util import flatten_dict, lookup
 from atune.errors import ConfigError, ConfigTypeError
-from atune.stopper._base import KEY_SEPARATOR, Stopper, is_missing, lookup
+from atune.stopper._base import Stopper
 
 __all__ = ["DictStopper"]
+
+#: What :func:`~atune._util.lookup` returns here for a key a result lacks.
+_ABSENT: Any = object()
 
 #: Auto-filled fields a stop criterion may name even if the first result lacks them
 #: (some are filled only once the trainable reports the matching ``*_this_iter``).
@@ -75,7 +79,7 @@ class DictStopper(Stopper):
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         for key, threshold in self._criteria.items():
             value = lookup(result, key)
-            if is_missing(value) or value is None:
+            if value is None:  # absent, or reported as None
                 continue
             try:
                 reached = value >= threshold
@@ -104,11 +108,11 @@ class DictStopper(Stopper):
         unknown = [
             key
             for key in self._criteria
-            if key not in AUTO_FILLED_KEYS and is_missing(lookup(result, key))
+            if key not in AUTO_FILLED_KEYS and lookup(result, key, _ABSENT) is _ABSENT
         ]
         if not unknown:
             return
-        known = sorted(_reported_keys(result))
+        known = sorted(flatten_dict({k: v for k, v in result.items() if k != result_fields.CONFIG}))
         known_text = ", ".join(known) if known else "none"
         hints = []
         for key in unknown:
@@ -126,15 +130,3 @@ class DictStopper(Stopper):
 
     def __repr__(self) -> str:
         return f"DictStopper({self._criteria!r})"
-
-
-def _reported_keys(result: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    """Yield the flattened keys of ``result`` (``"a/b"``), the config left out."""
-    for key, value in result.items():
-        if not prefix and key == result_fields.CONFIG:
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            yield from _reported_keys(value, f"{name}{KEY_SEPARATOR}")
-        else:
-            yield name

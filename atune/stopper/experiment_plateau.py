@@ -5,14 +5,13 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from atune.errors import ConfigTypeError
+from atune._metric import check_mode
 from atune.stopper._base import (
     Stopper,
-    as_number,
     check_int,
-    check_mode,
+    check_metric,
     check_positive,
-    lookup,
+    metric_value,
     pstdev,
 )
 
@@ -56,9 +55,7 @@ class ExperimentPlateauStopper(Stopper):
         mode: str = "min",
         patience: int = 0,
     ) -> None:
-        if not isinstance(metric, str) or not metric:
-            raise ConfigTypeError(f"`metric` must be a non-empty str, got {metric!r}")
-        self._metric = metric
+        self._metric = check_metric(metric)
         self._mode = check_mode(mode)
         # One value has a std of 0 whatever it is: a top of 1 would stop at once.
         self._top = check_int(top, name="top", minimum=2)
@@ -68,7 +65,7 @@ class ExperimentPlateauStopper(Stopper):
         self._plateaued_results = 0
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        value = as_number(lookup(result, self._metric))
+        value = metric_value(result, self._metric)
         if value is None:
             return self.stop_all()
         bisect.insort(self._top_values, value)

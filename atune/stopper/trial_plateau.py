@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from typing import Any
 
-from atune.errors import ConfigError, ConfigTypeError
+from atune._metric import check_mode
+from atune.errors import ConfigError
 from atune.stopper._base import (
     Stopper,
     as_number,
     check_int,
-    check_mode,
+    check_metric,
     check_positive,
-    lookup,
+    metric_value,
     pstdev,
 )
 
@@ -58,9 +59,7 @@ class TrialPlateauStopper(Stopper):
         metric_threshold: float | None = None,
         mode: str | None = None,
     ) -> None:
-        if not isinstance(metric, str) or not metric:
-            raise ConfigTypeError(f"`metric` must be a non-empty str, got {metric!r}")
-        self._metric = metric
+        self._metric = check_metric(metric)
         self._std = check_positive(std, name="std")
         self._num_results = check_int(num_results, name="num_results", minimum=1)
         self._grace_period = check_int(grace_period, name="grace_period", minimum=0)
@@ -84,7 +83,7 @@ class TrialPlateauStopper(Stopper):
         self._values: dict[str, deque[float]] = {}
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        value = as_number(lookup(result, self._metric))
+        value = metric_value(result, self._metric)
         if value is None:
             return False
         window = self._values.get(trial_id)
