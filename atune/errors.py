@@ -12,6 +12,7 @@ __all__ = [
     "ClusterDiedError",
     "ConfigError",
     "ConfigTypeError",
+    "PluginError",
     "SerializationError",
     "TrialError",
     "TrialWorkerDiedError",
@@ -68,3 +69,21 @@ class ClusterDiedError(AtuneError):
     answering. atune disconnects from it (so Ray does not end the process) and
     ``fit()`` raises this error, saying what was saved and how to continue.
     """
+
+
+class PluginError(AtuneError):
+    """A plugin of the experiment raised: a callback, logger, searcher, scheduler or stopper.
+
+    The experiment ends as for ``stop_all()``: running trials stop after the result
+    they are on, everything recorded is kept, and ``fit()`` raises this error. The
+    message names the plugin and the hook; the plugin's exception is ``__cause__``.
+
+    Attributes:
+        plugin: The object that raised.
+        hook: The method that raised, e.g. ``"on_trial_result"``.
+    """
+
+    def __init__(self, message: str, *, plugin: object = None, hook: str = "") -> None:
+        super().__init__(message)
+        self.plugin = plugin
+        self.hook = hook

@@ -8,19 +8,22 @@ thread when the calling thread already runs a loop, as in Jupyter).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import itertools
 import logging
 import os
+import signal
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
 
-from atune._controller import Controller, ExperimentSpec
+from atune._engine.controller import Controller, ExperimentSpec
+from atune._executor._serialization import shipped_values, unsendable_value
 from atune.callbacks._base import Callback
 from atune.config import (
     DEFAULT_STORAGE_PATH,
@@ -33,14 +36,18 @@ from atune.errors import AtuneError, ConfigError, ConfigTypeError, Serialization
 from atune.result_grid import ResultGrid
 from atune.schedulers import TrialScheduler, create_scheduler
 from atune.search._base import Searcher
-from atune.search._domain import Domain
 from atune.search.basic_variant import BasicVariantGenerator
-from atune.search.sample import Categorical
 from atune.search.variant_generator import validate_space
 from atune.stopper import as_stopper
 from atune.trainable.util import inspect_trainable
 
 __all__ = ["Tuner"]
+
+log = logging.getLogger("atune")
+
+#: How often a thread waiting for fit_sync's private thread wakes up, so that a Ctrl-C
+#: (a KeyboardInterrupt raised between bytecodes) gets through on every platform.
+_WAIT_POLL_S = 0.1
 
 
 def _make_searcher(search_alg: Searcher | str | None) -> Searcher:
@@ -106,27 +113,6 @@ def _show_atune_logs() -> None:
     logger.setLevel(logging.INFO)
 
 
-def _shipped_values(value: Any, where: str) -> Iterator[tuple[str, Any]]:
-    """The values of a param space that trial configs carry as they are, with their paths.
-
-    Constants, ``grid_search`` values and ``choice`` categories (walked into when they
-    are dicts, lists or tuples). Domains and ``sample_from`` functions are not: they run
-    on the driver, and only the values they give are sent.
-    """
-    if isinstance(value, Domain):
-        if isinstance(value, Categorical):
-            for i, option in enumerate(value.categories):
-                yield from _shipped_values(option, f"{where}.categories[{i}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _shipped_values(item, f"{where}[{key!r}]")
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from _shipped_values(item, f"{where}[{i}]")
-    else:
-        yield where, value
-
-
 def _check_space_serializable(space: dict[str, Any], executor: Any) -> None:
     """Raise SerializationError naming a param space value a Ray worker cannot receive."""
     try:
@@ -134,16 +120,12 @@ def _check_space_serializable(space: dict[str, Any], executor: Any) -> None:
         return
     except SerializationError:
         pass  # find the value; a failing sample_from function is fine (it stays here)
-    for where, value in _shipped_values(space, "param_space"):
+    for where, value in shipped_values(space, "param_space"):
         try:
             executor.check_serializable(value, where)
         except SerializationError as exc:
             cause = exc.__cause__ or exc
-            raise SerializationError(
-                f"{where} (a {type(value).__name__}) cannot be sent to a Ray worker with the "
-                f"trial's config: {cause}. Create such objects inside the trainable, from a "
-                "picklable value in param_space (a number, a string, a dict of settings)."
-            ) from cause
+            raise unsendable_value(where, value, cause) from cause
 
 
 def _check_storage(path: str, given: bool) -> None:
@@ -221,6 +203,94 @@ def _default_callbacks(user: list[Callback]) -> list[Callback]:
         return user
     have = {type(cb) for cb in user}
     return [cls() for cls in DEFAULT_LOGGERS if cls not in have] + user
+
+
+@contextlib.contextmanager
+def _sigint_raises_keyboard_interrupt() -> Iterator[None]:
+    """While the main thread blocks, make Ctrl-C raise KeyboardInterrupt in it.
+
+    A running event loop's SIGINT handler does not always raise: ``asyncio.run``'s only
+    cancels the loop's main task and counts on the loop to deliver that, which it cannot
+    while this thread is blocked, so a first Ctrl-C would do nothing. The handler in
+    place is still called first (asyncio.run then also ends with KeyboardInterrupt, as
+    it does after any Ctrl-C); only when it returns is KeyboardInterrupt raised here.
+    ``SIG_IGN``, ``SIG_DFL`` and handlers set outside Python are left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are handled in the main thread only
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler or not callable(previous):
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        previous(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, previous)
+
+
+class _FitThread:
+    """Runs ``fit`` on a private event loop in a daemon thread; cancellable from others."""
+
+    def __init__(self, fit: Callable[[], Awaitable[ResultGrid]]) -> None:
+        self._fit = fit
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._cancel_requested = False
+        self._done = threading.Event()
+        self.result: ResultGrid | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._target, name="atune-fit", daemon=True)
+
+    def _target(self) -> None:
+        try:
+            self.result = anyio.run(self._main, backend="asyncio")
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._done.set()
+
+    async def _main(self) -> ResultGrid | None:
+        with anyio.CancelScope() as scope:
+            with self._lock:
+                if self._cancel_requested:
+                    return None  # interrupted before it began: never touch Ray
+                self._loop, self._scope = asyncio.get_running_loop(), scope
+            return await self._fit()
+        return None  # cancelled; fit() has stopped its trials
+
+    def cancel(self) -> None:
+        """Cancel ``fit`` (from any thread); returns at once."""
+        with self._lock:
+            self._cancel_requested = True
+            loop, scope = self._loop, self._scope
+        if loop is None or scope is None:
+            return
+        try:
+            loop.call_soon_threadsafe(scope.cancel)
+        except RuntimeError:
+            pass  # the loop is closed: fit() has ended already
+
+    def wait(self) -> None:
+        """Block until the thread has ended; a KeyboardInterrupt gets through at once.
+
+        Waits on an Event in short slices rather than in ``Thread.join()``: after a
+        KeyboardInterrupt inside ``join()``, CPython (3.11 at least: the bpo-45274
+        handler in ``_wait_for_tstate_lock``) marks the thread stopped while it still
+        runs, so ``is_alive()`` says False and a second ``join()`` returns at once. And
+        an untimed wait is not interruptible everywhere.
+        """
+        while not self._done.wait(_WAIT_POLL_S):
+            pass
+        self.thread.join()  # it has set _done: only its own teardown is left
 
 
 class Tuner:
@@ -384,26 +454,59 @@ class Tuner:
         return self._results
 
     def fit_sync(self) -> ResultGrid:
-        """Run :meth:`fit` to completion from synchronous code (scripts, notebooks)."""
+        """Run :meth:`fit` to completion from synchronous code (scripts, notebooks).
+
+        Returns the :class:`ResultGrid` and raises what :meth:`fit` raises.
+
+        Ctrl-C stops the experiment: its trials are stopped, their workers killed and
+        the results so far saved (see :meth:`get_results`), then ``KeyboardInterrupt``
+        is raised. In a script, ``fit()`` is cancelled by the event loop's own Ctrl-C
+        handling. Where the calling thread already runs an event loop (Jupyter, a
+        coroutine calling ``fit_sync()``), ``fit()`` runs on a private loop in a thread
+        named ``atune-fit``; a Ctrl-C in the waiting thread cancels it there and waits
+        for that clean-up (it has its own time limits), so nothing of the experiment
+        runs on once ``KeyboardInterrupt`` is raised. A second Ctrl-C stops waiting for
+        the clean-up (the experiment may then go on in the background for a while).
+        """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return anyio.run(self.fit, backend="asyncio")
         # The calling thread already runs an event loop (Jupyter): run on a private one.
-        box: dict[str, Any] = {}
-
-        def _target() -> None:
+        runner = _FitThread(self.fit)
+        with _sigint_raises_keyboard_interrupt():
             try:
-                box["value"] = anyio.run(self.fit, backend="asyncio")
-            except BaseException as exc:
-                box["error"] = exc
-
-        thread = threading.Thread(target=_target, name="atune-fit", daemon=True)
-        thread.start()
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+                runner.thread.start()
+            except BaseException:
+                runner.cancel()  # a thread that starts after all ends at once
+                raise
+            try:
+                runner.wait()
+            except BaseException:
+                runner.cancel()
+                log.warning(
+                    "Interrupted: stopping the experiment's trials and saving their results "
+                    "(press Ctrl-C again to stop waiting)"
+                )
+                try:
+                    runner.wait()
+                except BaseException:
+                    log.warning(
+                        "Interrupted again: stopped waiting for the experiment to shut down; "
+                        "its trials may go on running for a while"
+                    )
+                    raise
+                if runner.error is not None and not isinstance(
+                    runner.error, anyio.get_cancelled_exc_class()
+                ):
+                    log.warning(
+                        "fit() raised while it was stopping after the interrupt: %r", runner.error
+                    )
+                raise
+        if runner.error is not None:
+            raise runner.error
+        assert runner.result is not None  # fit() returned: it was not cancelled
+        return runner.result
 
     def get_results(self) -> ResultGrid:
         """The :class:`ResultGrid` of the last :meth:`fit`."""

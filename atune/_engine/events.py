@@ -26,7 +26,9 @@ __all__ = [
     "TrialPaused",
     "TrialRequeued",
     "TrialResumed",
+    "TrialRetrying",
     "TrialStarted",
+    "TrialWorkerStarted",
 ]
 
 
@@ -73,6 +75,15 @@ class TrialResumed(TrialStarted):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TrialWorkerStarted(TrialEvent):
+    """The trial's worker is up and runs the trainable (its directory exists)."""
+
+    kind: ClassVar[str] = "trial_worker_started"
+    #: The trainable continues from a checkpoint (a retry, a resume, an exploit).
+    restored: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResultRecorded(TrialEvent):
     """A result of a RUNNING trial was recorded (it passed stoppers and scheduler)."""
 
@@ -90,6 +101,9 @@ class CheckpointRecorded(TrialEvent):
     iteration: int
     time_total_s: float
     result: dict[str, Any]
+    #: Set when the checkpoint is a copy of another trial's (PBT's exploit), not one
+    #: the trial saved itself.
+    copied_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +130,14 @@ class TrialRequeued(TrialEvent):
     """A failed trial queues behind the waiting ones to retry: RUNNING -> PENDING."""
 
     kind: ClassVar[str] = "trial_requeued"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialRetrying(TrialEvent):
+    """The trial failed and will run again (``FailureConfig.max_failures``)."""
+
+    kind: ClassVar[str] = "trial_retrying"
+    error: BaseException | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -319,6 +319,13 @@ class ExperimentState:
         if isinstance(event, E.ResourcesReleased):
             self.pool.release(trial.trial_id)
             return []
+        if isinstance(event, E.TrialWorkerStarted):
+            self._expect(trial, event, frozenset({Trial.RUNNING}))
+            return []
+        if isinstance(event, E.TrialRetrying):
+            self._expect(trial, event, frozenset({Trial.RUNNING}))
+            trial.num_failures += 1
+            return []
         allowed, target = _TRANSITIONS[type(event)]
         self._expect(trial, event, allowed)
         if isinstance(event, E.TrialStarted):  # and TrialResumed
@@ -326,6 +333,7 @@ class ExperimentState:
         trial.status = target
         if isinstance(event, E.TrialErrored):
             trial.error = event.error
+            trial.num_failures += 1
         if isinstance(event, E.TrialRequeued):
             self.table.move_to_end(trial)
         return []

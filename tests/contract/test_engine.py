@@ -438,9 +438,14 @@ async def test_custom_resources_bound_concurrency(tuner):
     assert _max_overlap(grid) == 1
 
 
-async def test_trial_that_can_never_fit_is_a_clear_error(tuner):
-    with pytest.raises(ConfigError, match="can never start"):
+async def test_trial_that_can_never_fit_is_a_clear_error(tuner, backend):
+    with pytest.raises(ConfigError, match="can never start") as info:
         await tuner(tune.with_resources(overlap_probe, {"cpu": 64})).fit()
+    # The fix is said in the executor's own terms.
+    if backend.local:
+        assert "LocalExecutor({" in str(info.value) and "ray.init" not in str(info.value)
+    else:
+        assert "ray.init(num_cpus=" in str(info.value)
 
 
 def context_probe(config):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import atune as tune
-from atune._controller import _check_metric_value
+from atune._engine.pipeline import check_metric_value as _check_metric_value
 from atune._executor._base import WorkerSpec
 from atune._executor._worker import TrialWorker
 from atune._trial import Trial

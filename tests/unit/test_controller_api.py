@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-from atune._controller import Controller, ExperimentSpec
+from atune._engine.controller import Controller, ExperimentSpec
 from atune.schedulers import FIFOScheduler, TuneController
 from atune.search import BasicVariantGenerator
 from atune.trainable.util import inspect_trainable

@@ -1,0 +1,89 @@
+"""What the engine runs: the experiment as the Tuner resolved it, and the engine's bounds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from atune._trial import Trial
+from atune.callbacks._base import Callback
+from atune.config import CheckpointConfig, FailureConfig
+from atune.schedulers._base import TrialScheduler
+from atune.search._base import Searcher
+from atune.trainable.util import TrainableInfo
+
+__all__ = ["ExperimentSpec"]
+
+#: Results one ``next_results`` call may return; also each trial's buffer size, so a
+#: trial runs at most this many results ahead of the driver.
+RESULT_BUFFER_SIZE = 1024
+#: When a trial reports fast (its last batch held several results), let the worker
+#: gather results this long before answering, to cut round trips per result.
+BATCH_LINGER_S = 0.002
+#: Inside a large batch, give the event loop to other tasks after this many results,
+#: so an application hosting fit() stays responsive (about 5 ms of work at most).
+YIELD_EVERY_RESULTS = 64
+#: The loggers' queue on the event bus, in events. Loggers write in batches off the
+#: loop; when they fall this far behind, recording results waits for them (trials
+#: stop fetching), which bounds the memory results take on their way to disk.
+LOGGER_QUEUE_SIZE = 8_192
+#: The progress view's queue: it only needs to keep up, so it drops results beyond.
+PROGRESS_QUEUE_SIZE = 1_024
+#: At most this long between a result and its line in the loggers' files.
+FLUSH_INTERVAL_S = 0.5
+#: How often the searcher's state is written to the experiment dir (it may be large);
+#: only written when the searcher was told something since the last write.
+SEARCHER_SAVE_INTERVAL_S = 10.0
+#: Trials created ahead of time when the searcher is the default random/grid search.
+#: A model-based searcher is asked for one config at a time, each when a trial can
+#: start with it, so every suggestion sees all results reported until then.
+MAX_PENDING_TRIALS = 16
+#: Upper bound on the length of the tag part of a trial directory name.
+MAX_LEN_IDENTIFIER = int(os.environ.get("TUNE_MAX_LEN_IDENTIFIER", "130"))
+#: How long the end of an experiment may spend on each of: the plugins' last hooks
+#: (searcher save, callbacks), and the loggers writing what they still hold.
+SHUTDOWN_FLUSH_TIMEOUT_S = 10.0
+#: Commands (stop/pause/resume/add trial, stop experiment) queued at most.
+COMMAND_QUEUE_SIZE = 256
+
+
+@dataclass
+class ExperimentSpec:
+    """Everything the controller needs, resolved and validated by the Tuner."""
+
+    trainable: TrainableInfo
+    param_space: dict[str, Any]
+    experiment_name: str
+    experiment_path: str
+    searcher: Searcher
+    scheduler: TrialScheduler
+    stopper: Any = None  # atune.stopper.Stopper | None
+    metric: str | None = None
+    mode: str | None = None
+    callbacks: list[Callback] = field(default_factory=list)
+    progress_reporter: Any = None
+    verbose: int = 1
+    time_budget_s: float | None = None
+    max_concurrent_trials: int | None = None
+    reuse_actors: bool = False
+    trial_name_creator: Callable[[Trial], str] | None = None
+    trial_dirname_creator: Callable[[Trial], str] | None = None
+    checkpoint_config: CheckpointConfig = field(default_factory=CheckpointConfig)
+    failure_config: FailureConfig = field(default_factory=FailureConfig)
+    log_to_file: bool | str | tuple[str, str] = False
+    total_samples: int | None = None
+    chdir_to_trial_dir: bool = True
+
+    @property
+    def class_trainable(self) -> bool:
+        return self.trainable.kind == "class"
+
+    @property
+    def lockstep(self) -> bool:
+        """Do workers wait for a decision on every result (not just decision points)?"""
+        return bool(
+            self.scheduler.requires_sync_point
+            or (self.checkpoint_config.checkpoint_at_end and self.class_trainable)
+        )

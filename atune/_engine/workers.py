@@ -1,0 +1,60 @@
+"""Workers kept between trials (``reuse_actors``), and how a trial gets one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atune._executor._base import Executor, TrialHandle, WorkerSpec
+from atune.errors import AtuneError
+
+__all__ = ["WorkerPool"]
+
+
+class WorkerPool:
+    """Launches workers through the executor and keeps idle ones for reuse.
+
+    An idle worker still holds its resources in the cluster, so the pool frees all
+    idle workers before it launches a new one.
+    """
+
+    def __init__(self, executor: Executor, class_trainable: bool) -> None:
+        self.executor = executor
+        self._class = class_trainable
+        self._idle: list[TrialHandle] = []
+        self.parameters: Any = None  # what executor.put returned for with_parameters
+
+    async def acquire(self, spec: WorkerSpec, resources: dict[str, float]) -> TrialHandle:
+        matching = [w for w in self._idle if w.resources == resources]
+        if matching:
+            # The trial's own previous worker first: it keeps the trial's Trainable.
+            idle = min(matching, key=lambda w: w.name != spec.trial_name)
+            self._idle.remove(idle)
+            try:
+                await idle.reset(spec, self.parameters)
+                return idle
+            except AtuneError:
+                self.executor.release(idle)
+        await self.drain()
+        return await self.executor.launch(spec, resources, self.parameters)
+
+    def give_back(self, handle: TrialHandle) -> None:
+        """Keep a worker whose trial ended, for the next trial that fits it."""
+        self._idle.append(handle)
+
+    async def retire(self, handle: TrialHandle, *, graceful: bool) -> None:
+        """End a worker; first let a class trainable kept for reuse run cleanup()."""
+        if graceful and self._class:
+            await handle.stop(final=True)
+        self.executor.release(handle)
+
+    def discard(self, handle: TrialHandle | None) -> None:
+        if handle is not None:
+            self.executor.release(handle)
+
+    async def drain(self, *, graceful: bool = True) -> None:
+        """End every idle worker (``graceful``: run cleanup() of kept trainables)."""
+        idle, self._idle = self._idle, []
+        for handle in idle:
+            if graceful:
+                await handle.stop(final=True)
+            self.executor.release(handle)
