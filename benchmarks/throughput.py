@@ -6,6 +6,8 @@ the same local Ray; we time ``fit()`` end to end and report results per second.
 
     python benchmarks/throughput.py                 # full run
     python benchmarks/throughput.py --smoke-test    # seconds, for CI
+    PYTHONPATH=<checkout> python benchmarks/throughput.py --atune-only
+                                                    # one atune version, to compare two
 
 Figures and the command that produced them are recorded in benchmarks/README.md.
 """
@@ -99,6 +101,11 @@ def main() -> None:
     parser.add_argument("--ray-results", type=int, default=2_000, help="results per trial")
     parser.add_argument("--smoke-test", action="store_true")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--atune-only",
+        action="store_true",
+        help="time atune only (to compare versions: run once per checkout on PYTHONPATH)",
+    )
     args = parser.parse_args()
     if args.smoke_test:
         args.atune_results, args.ray_results = 500, 50
@@ -111,7 +118,7 @@ def main() -> None:
     storage = tempfile.mkdtemp(prefix="atune_bench_")
     try:
         ours, lag = atune_run(args.trials, args.atune_results, storage)
-        theirs = ray_tune_run(args.trials, args.ray_results, storage)
+        theirs = None if args.atune_only else ray_tune_run(args.trials, args.ray_results, storage)
     finally:
         shutil.rmtree(storage, ignore_errors=True)
         ray.shutdown()
@@ -121,13 +128,25 @@ def main() -> None:
         f"Python {platform.python_version()}, Ray {ray.__version__}"
     )
     print(f"{args.trials} trials, tight report loop, default loggers (JSON, CSV, TensorBoard)")
+    import atune
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(atune.__file__)))
     print(f"atune    : {ours:12,.0f} results/s  ({args.trials} x {args.atune_results:,} results)")
-    print(f"Ray Tune : {theirs:12,.0f} results/s  ({args.trials} x {args.ray_results:,} results)")
-    print(f"ratio    : {ours / theirs:12.1f} x")
+    print(f"           from {where}")
+    if theirs is not None:
+        print(
+            f"Ray Tune : {theirs:12,.0f} results/s  ({args.trials} x {args.ray_results:,} results)"
+        )
+        print(f"ratio    : {ours / theirs:12.1f} x")
     print(f"event loop during atune's fit(): worst lag of a 10 ms ticker {lag * 1000:.1f} ms")
     if args.json:
         with open(args.json, "w") as f:
-            figures = {"atune": ours, "ray_tune": theirs, "ratio": ours / theirs, "lag_s": lag}
+            figures = {
+                "atune": ours,
+                "ray_tune": theirs,
+                "ratio": None if theirs is None else ours / theirs,
+                "lag_s": lag,
+            }
             json.dump(figures, f)
 
 

@@ -10,6 +10,8 @@ starts its worker processes on first use).
     python benchmarks/trial_overhead.py                      # random search and Optuna
     python benchmarks/trial_overhead.py --searchers optuna   # only one
     python benchmarks/trial_overhead.py --smoke-test         # seconds
+    PYTHONPATH=<checkout> python benchmarks/trial_overhead.py --atune-only
+                                                             # one atune version
 
 Figures and the command that produced them are recorded in benchmarks/README.md.
 """
@@ -112,6 +114,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="trials running at once")
     parser.add_argument("--searchers", nargs="*", choices=SEARCHERS, default=list(SEARCHERS))
     parser.add_argument("--smoke-test", action="store_true")
+    parser.add_argument(
+        "--atune-only",
+        action="store_true",
+        help="time atune only (to compare versions: run once per checkout on PYTHONPATH)",
+    )
     args = parser.parse_args()
     if args.smoke_test:
         args.trials = 12
@@ -128,10 +135,15 @@ def main() -> None:
     try:
         # Warm-up, not measured: Ray starts its worker processes on first use.
         atune_run("random", args.concurrency, args.concurrency, storage)
-        ray_tune_run("random", args.concurrency, args.concurrency, storage)
+        if not args.atune_only:
+            ray_tune_run("random", args.concurrency, args.concurrency, storage)
         for searcher in args.searchers:
             ours = atune_run(searcher, args.trials, args.concurrency, storage)
-            theirs = ray_tune_run(searcher, args.trials, args.concurrency, storage)
+            theirs = (
+                None
+                if args.atune_only
+                else ray_tune_run(searcher, args.trials, args.concurrency, storage)
+            )
             rows.append((searcher, ours, theirs))
     finally:
         shutil.rmtree(storage, ignore_errors=True)
@@ -148,12 +160,15 @@ def main() -> None:
     print(f"{'searcher':<9} {'framework':<9} {'fit() s':>9} {'trials/s':>9} {'ms/trial':>9}")
     for searcher, ours, theirs in rows:
         for name, seconds in (("atune", ours), ("Ray Tune", theirs)):
+            if seconds is None:
+                continue
             per_s = args.trials / seconds
             print(
                 f"{searcher:<9} {name:<9} {seconds:9.2f} {per_s:9.1f} "
                 f"{1000 * seconds / args.trials:9.1f}"
             )
-        print(f"{searcher:<9} {'ratio':<9} {theirs / ours:9.1f}x faster (atune)")
+        if theirs is not None:
+            print(f"{searcher:<9} {'ratio':<9} {theirs / ours:9.1f}x faster (atune)")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import anyio
 if sys.version_info < (3, 11):  # anyio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
 
-from atune import result as R
 from atune._engine import commands as C
 from atune._engine import endings, shutdown, upkeep
 from atune._engine import events as E
@@ -53,7 +52,6 @@ from atune._engine.workers import WorkerPool
 from atune._executor._base import Executor
 from atune._trial import Trial
 from atune.callbacks._base import LoggerCallback
-from atune.checkpoint import Checkpoint
 from atune.errors import AtuneError, ClusterDiedError, ConfigError, PluginError
 from atune.search._base import FINISHED
 
@@ -137,26 +135,6 @@ class Controller(SchedulerAPI):
         outbox = self._outbox
         while outbox:
             await self.bus.publish(outbox.popleft())
-
-    async def record_checkpoint(
-        self,
-        trial: Trial,
-        ckpt: Checkpoint,
-        result: dict[str, Any],
-        *,
-        inline: bool = True,
-        copied_from: str | None = None,
-    ) -> E.CheckpointRecorded:
-        event = E.CheckpointRecorded(
-            trial_id=trial.trial_id,
-            path=ckpt.path,
-            iteration=int(result.get(R.TRAINING_ITERATION, 0)),
-            time_total_s=float(result.get(R.TIME_TOTAL_S, 0.0)),
-            result=result,
-            copied_from=copied_from,
-        )
-        await self.emit(event, inline=inline)
-        return event
 
     def drop_unrecorded(self, items: list[tuple[dict[str, Any], str | None]]) -> None:
         """Results past a decision are never recorded; delete their checkpoints."""

@@ -50,15 +50,28 @@ class SchedulerAPI:
 
         def emit_nowait(self, event: E.Event) -> None: ...
 
-        async def record_checkpoint(
-            self,
-            trial: Trial,
-            ckpt: Checkpoint,
-            result: dict[str, Any],
-            *,
-            inline: bool = True,
-            copied_from: str | None = None,
-        ) -> E.CheckpointRecorded: ...
+        async def emit(self, event: E.Event, *, inline: bool = True) -> None: ...
+
+    async def record_checkpoint(
+        self,
+        trial: Trial,
+        ckpt: Checkpoint,
+        result: dict[str, Any],
+        *,
+        inline: bool = True,
+        copied_from: str | None = None,
+    ) -> E.CheckpointRecorded:
+        """Record a checkpoint of ``trial`` taken at ``result`` (the book decides what stays)."""
+        event = E.CheckpointRecorded(
+            trial_id=trial.trial_id,
+            path=ckpt.path,
+            iteration=int(result.get(R.TRAINING_ITERATION, 0)),
+            time_total_s=float(result.get(R.TIME_TOTAL_S, 0.0)),
+            result=result,
+            copied_from=copied_from,
+        )
+        await self.emit(event, inline=inline)
+        return event
 
     def get_trials(self) -> list[Trial]:
         return self.trials

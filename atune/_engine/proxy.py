@@ -149,8 +149,15 @@ class TrialProxy:
             self.handle = await engine.pool.acquire(
                 self._worker_spec(restoring), dict(trial.resources)
             )
-        except (TrialWorkerDiedError, SerializationError) as exc:  # could not start
+        except TrialWorkerDiedError as exc:  # died while starting
             await self.write_error(exc, "")
+            return Outcome.ERROR, exc
+        except SerializationError as exc:
+            # The trainable or the config cannot reach a worker: no retry can help, and
+            # other trials would fail the same way. The trial ends in ERROR, the
+            # experiment stops, and fit() raises this error.
+            await self.write_error(exc, "")
+            engine.fail_experiment(exc)
             return Outcome.ERROR, exc
         await engine.emit(E.TrialWorkerStarted(trial_id=trial.trial_id, restored=restoring))
         return await self._stream(self.handle)

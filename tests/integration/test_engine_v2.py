@@ -7,6 +7,7 @@ are properties of the controller, the same on any executor (see tests/contract).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -341,3 +342,64 @@ async def test_searcher_saves_and_progress_output_never_block_the_loop(storage):
     with open(state, "rb") as f:
         assert pickle.load(f)["searcher"]["n"] == 2
     assert max(gaps) < 0.3, f"the event loop was blocked for {max(gaps):.2f} s"
+
+
+# ------------------------------------------------------- the loggers' bound
+def quick_300(config):
+    start = time.monotonic()
+    for i in range(300):
+        tune.report({"i": i, "elapsed": time.monotonic() - start})
+
+
+class SlowDisk(LoggerCallback):
+    """A logger whose every flush takes ``delay`` s, or waits for ``gate`` when given."""
+
+    def __init__(self, delay: float = 0.0, gate: anyio.Event | None = None):
+        self.delay, self.gate = delay, gate
+        self.logged = 0
+        self.flushes = 0
+
+    def log_trial_result(self, iteration, trial, result):
+        self.logged += 1
+
+    async def flush(self):
+        self.flushes += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        await anyio.sleep(self.delay)
+
+
+async def test_a_slow_logger_costs_the_trials_nothing_within_its_bound(storage):
+    slow = SlowDisk(delay=1.0)
+    tuner = tune.Tuner(
+        quick_300,
+        tune_config=tune.TuneConfig(executor=LocalExecutor({"CPU": 1})),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0, callbacks=[slow]),
+    )
+    (result,) = await tuner.fit()
+    # The trainable ran at its own pace, though each flush took a second...
+    assert result.metrics["elapsed"] < 0.9
+    assert slow.flushes >= 1
+    # ...and the logger still got every result before fit() returned.
+    assert slow.logged == 300
+
+
+async def test_loggers_that_fall_a_bound_behind_hold_back_recording(storage, monkeypatch):
+    import atune._engine.sinks as sinks
+
+    monkeypatch.setattr(sinks, "LOGGER_QUEUE_SIZE", 16)
+    gate = anyio.Event()
+    blocked = SlowDisk(gate=gate)
+    ctl = make_controller(quick_300, storage, param_space={}, cpus=1)
+    ctl = Controller(dataclasses.replace(ctl.spec, callbacks=[blocked]), LocalExecutor({"CPU": 1}))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ctl.run)
+        await wait_for(lambda: blocked.flushes >= 1)  # the logger is stuck in a flush
+        await anyio.sleep(0.5)
+        (trial,) = ctl.trials
+        held = trial.num_results
+        assert held <= 2 * 16 + 2, held  # its queue, and what it took before it stuck
+        await anyio.sleep(0.3)
+        assert trial.num_results == held  # recording waits for the logger
+        gate.set()
+    assert trial.num_results == 300 and blocked.logged == 300

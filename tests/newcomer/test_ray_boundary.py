@@ -64,13 +64,18 @@ def test_unpicklable_config_and_parameters_are_named(run_script):
         def train(config, data=None):
             tune.report({"a": 1})
 
-        # A value made on the driver by sample_from: the trial fails, naming it.
-        grid = tune.Tuner(
+        # A value made on the driver by sample_from: the experiment stops, naming it.
+        tuner = tune.Tuner(
             train,
             param_space={"opt": {"lock": tune.sample_from(lambda spec: threading.Lock())}},
             run_config=tune.RunConfig(verbose=0),
-        ).fit_sync()
-        print("CONFIG:", type(grid[0].error).__name__, grid[0].error)
+        )
+        try:
+            tuner.fit_sync()
+        except tune.TuneError as exc:
+            print("CONFIG:", type(exc).__name__, exc)
+        (result,) = tuner.get_results()
+        print("TRIAL:", type(result.error).__name__)
         try:
             tune.Tuner(
                 tune.with_parameters(train, data=threading.Lock()),
@@ -86,4 +91,5 @@ def test_unpicklable_config_and_parameters_are_named(run_script):
         "CONFIG: SerializationError trial train_" in run.stdout
         and "config['opt']['lock'] (a lock) cannot be sent to a Ray worker" in run.stdout
     ), run.explain()
+    assert "TRIAL: SerializationError" in run.stdout
     assert "PARAMETERS: SerializationError with_parameters(data=...)" in run.stdout, run.explain()
