@@ -8,8 +8,10 @@ falls behind:
 - :attr:`Policy.BACKPRESSURE`: :meth:`EventBus.publish` waits until the subscriber has
   room. The subscriber sees every event and bounds the producer: while its queue is
   full, the controller stops recording results, so trials stall, at most until that
-  subscriber has drained its bound (``maxsize`` events). For sinks that must see
-  everything: loggers, callbacks, the journal.
+  subscriber has drained half its bound: waiting publishers resume together once the
+  queue is down to ``maxsize // 2`` events, so that a full queue does not make the two
+  sides take turns, one event and one trip through the event loop at a time. For sinks
+  that must see everything: loggers, the journal.
 - :attr:`Policy.DROP_RESULTS`: publishing never waits. When the queue is full, the
   oldest *result* (a non-lifecycle event, see :attr:`Event.lifecycle
   <atune._engine.events.Event.lifecycle>`) in it is dropped to make room, never a
@@ -136,7 +138,6 @@ class Subscription:
         self._closed = False
         self._ended = False  # the bus is closed and its last publish is done
         self._readable: anyio.Event | None = None  # set when an event arrives
-        self._writable: anyio.Event | None = None  # set when room frees up
 
     # -- introspection -------------------------------------------------------------
 
@@ -251,9 +252,8 @@ class Subscription:
                 self._first_result -= 1
             else:  # took the oldest result: find the next one
                 self._first_result = self._skip_lifecycle(0)
-        if self._writable is not None and len(self._queue) < self._maxsize:
-            self._writable.set()
-            self._writable = None
+        if self._bus._backlog and len(self._queue) <= self._maxsize // 2:
+            self._bus._pump()
         return item
 
     # -- closing -------------------------------------------------------------------
@@ -271,9 +271,8 @@ class Subscription:
         self._first_result = 0
         self._bus._unsubscribe(self)
         self._wake_reader()
-        if self._writable is not None:
-            self._writable.set()
-            self._writable = None
+        if self._bus._backlog:
+            self._bus._pump()
 
     async def aclose(self) -> None:
         """Same as :meth:`close` (for ``async with`` and anyio's stream protocol)."""
@@ -307,21 +306,16 @@ class Subscription:
         """Would :meth:`_offer` refuse an event now?"""
         return not self._drop_results and not self._closed and len(self._queue) >= self._maxsize
 
-    def _offer(self, event: Event, *, force: bool = False) -> bool:
-        """Queue the event if the policy allows now; False means "wait for room".
-
-        ``force`` makes a BACKPRESSURE subscription queue beyond its bound (for a
-        cancelled publisher, so that no subscriber misses an event another one got).
-        """
+    def _offer(self, event: Event) -> bool:
+        """Queue the event if the policy allows now; False means "wait for room"."""
         if self._closed:
             return True  # a closed subscriber takes everything, and keeps nothing
         queue = self._queue
         n = len(queue)
         if n >= self._maxsize:
             if not self._drop_results:
-                if not force:
-                    return False
-            elif self._first_result < n:
+                return False
+            if self._first_result < n:
                 self._drop_oldest_result()
                 n -= 1
             elif not event.lifecycle:  # only lifecycle events queued: drop this result
@@ -360,12 +354,6 @@ class Subscription:
             i += 1
         return i
 
-    async def _wait_for_room(self) -> None:
-        while self._blocks():
-            if self._writable is None:
-                self._writable = anyio.Event()
-            await self._writable.wait()
-
     def _end(self) -> None:
         self._ended = True
         self._wake_reader()
@@ -393,6 +381,15 @@ class _Deliveries:
         return Delivery(event, dropped_before)
 
 
+@dataclass(slots=True)
+class _Pending:
+    """An event waiting for room, and the subscriptions that still have to get it."""
+
+    event: Event
+    rest: deque[Subscription]
+    done: bool = False
+
+
 class EventBus:
     """Publishes events in order to every subscriber, each with its own bounded queue.
 
@@ -408,11 +405,11 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: tuple[Subscription, ...] = ()
         self._closed = False
-        #: Held by a publisher that had to wait, so that later ones queue behind it.
-        self._turn = anyio.Lock()
-        #: Publishers waiting for their turn or for room; the last one out ends the
-        #: subscriptions of a closed bus.
-        self._waiting = 0
+        #: Events that some BACKPRESSURE subscription had no room for yet, in order,
+        #: each with the subscriptions still to get it. Later events queue behind.
+        self._backlog: deque[_Pending] = deque()
+        #: Set (and replaced) each time the backlog moves: wakes every waiting publisher.
+        self._moved: anyio.Event | None = None
 
     @property
     def closed(self) -> bool:
@@ -455,41 +452,32 @@ class EventBus:
         """Deliver ``event`` to every subscription, after every event published before.
 
         Returns at once unless a :attr:`Policy.BACKPRESSURE` subscription is full (or
-        an earlier publisher is still waiting for one); then it waits for room. If it
-        is cancelled while waiting, the subscriptions that had no room yet get the
-        event beyond their bound, so that every subscription sees the same events.
+        an earlier event still waits for room); then it waits until the event is
+        delivered. Waiting publishers are released together, in batches, as readers
+        drain their queues to half their bound. If it is cancelled while waiting, the
+        event stays queued on the bus and is delivered in its turn, so that every
+        subscription sees the same events.
 
         Raises:
             anyio.ClosedResourceError: The bus is closed.
         """
         if self._closed:
             raise anyio.ClosedResourceError("the event bus is closed")
-        turn = self._turn
-        if turn.locked():
-            self._waiting += 1
-            try:
-                async with turn:
-                    await self._deliver(event, self._subs, 0)
-            finally:
-                self._waiting -= 1
-                self._end_if_closed()
-            return
         subs = self._subs
-        i, n = 0, len(subs)
-        while i < n and subs[i]._offer(event):
-            i += 1
-        if i == n:
-            return
-        # A full BACKPRESSURE subscription: wait for it while holding the turn. No
-        # await since the check, so the lock is still free.
-        turn.acquire_nowait()
-        self._waiting += 1
-        try:
-            await self._deliver(event, subs, i)
-        finally:
-            turn.release()
-            self._waiting -= 1
-            self._end_if_closed()
+        if not self._backlog:
+            i, n = 0, len(subs)
+            while i < n and subs[i]._offer(event):
+                i += 1
+            if i == n:
+                return
+            subs = subs[i:]
+        pending = _Pending(event, deque(subs))
+        self._backlog.append(pending)
+        self._pump()
+        while not pending.done:
+            if self._moved is None:
+                self._moved = anyio.Event()
+            await self._moved.wait()
 
     def publish_nowait(self, event: Event) -> None:
         """Deliver ``event`` to every subscription now, or to none.
@@ -497,14 +485,14 @@ class EventBus:
         For sync code (lifecycle events outside a coroutine).
 
         Raises:
-            anyio.WouldBlock: A :attr:`Policy.BACKPRESSURE` subscription is full, or a
-                publisher is waiting for one; nothing was delivered.
+            anyio.WouldBlock: A :attr:`Policy.BACKPRESSURE` subscription is full, or an
+                earlier event still waits for room; nothing was delivered.
             anyio.ClosedResourceError: The bus is closed.
         """
         if self._closed:
             raise anyio.ClosedResourceError("the event bus is closed")
         subs = self._subs
-        if self._turn.locked() or any(sub._blocks() for sub in subs):
+        if self._backlog or any(sub._blocks() for sub in subs):
             raise anyio.WouldBlock
         for sub in subs:
             sub._offer(event)
@@ -518,19 +506,27 @@ class EventBus:
         self._closed = True
         self._end_if_closed()
 
-    async def _deliver(self, event: Event, subs: tuple[Subscription, ...], start: int) -> None:
-        for i in range(start, len(subs)):
-            sub = subs[i]
-            while not sub._offer(event):
-                try:
-                    await sub._wait_for_room()
-                except BaseException:
-                    for late in subs[i:]:
-                        late._offer(event, force=True)
-                    raise
+    def _pump(self) -> None:
+        """Deliver waiting events, in order, while their subscriptions have room."""
+        backlog = self._backlog
+        moved = False
+        while backlog:
+            pending = backlog[0]
+            rest = pending.rest
+            while rest and rest[0]._offer(pending.event):
+                rest.popleft()
+            if rest:
+                break
+            backlog.popleft()
+            pending.done = True
+            moved = True
+        if moved and self._moved is not None:
+            self._moved.set()
+            self._moved = None
+        self._end_if_closed()
 
     def _end_if_closed(self) -> None:
-        if self._closed and not self._waiting:
+        if self._closed and not self._backlog:
             for sub in self._subs:
                 sub._end()
 

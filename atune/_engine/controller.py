@@ -119,9 +119,14 @@ class Controller(SchedulerAPI):
     async def emit(self, event: E.Event, *, inline: bool = True) -> None:
         """Apply ``event``, publish it (after those applied before it), then run the
         user callbacks' hook for it (``inline=False``: the caller does, later)."""
-        self.to_delete.extend(self.state.apply(event))
-        self._outbox.append(event)
-        await self.publish_pending()
+        dropped = self.state.apply(event)
+        if dropped:
+            self.to_delete.extend(dropped)
+        if self._outbox:  # events applied before this one go first
+            self._outbox.append(event)
+            await self.publish_pending()
+        else:
+            await self.bus.publish(event)
         if inline and self.inline_hooks:
             await self.inline_hooks.deliver(event)
 

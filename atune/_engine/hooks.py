@@ -50,7 +50,9 @@ class CallbackHooks:
         self.callbacks = list(callbacks)
         self._table = table
         self._iteration = iteration
-        self._is_async: dict[tuple[int, str], bool] = {}
+        #: Per hook name: (callback, bound method, is it async), computed on first use.
+        self._bound: dict[str, list[tuple[Callback, Any, bool]]] = {}
+        self._any_async: dict[str, bool] = {}
 
     def __bool__(self) -> bool:
         return bool(self.callbacks)
@@ -66,8 +68,10 @@ class CallbackHooks:
         trial = self._table.get(event.trial_id)
         if trial is None:
             return  # dropped from the experiment (never started) meanwhile
-        if isinstance(event, E.ResultRecorded):
-            await self.trial_hook("on_trial_result", trial, result=event.result)
+        if isinstance(event, E.ResultRecorded):  # the hot path: one call per result
+            await self.call(
+                "on_trial_result", self._iteration(), self._table.trials, trial, event.result
+            )
         elif isinstance(event, E.CheckpointRecorded):
             if event.copied_from is None:
                 await self.trial_hook("on_trial_save", trial)
@@ -86,23 +90,59 @@ class CallbackHooks:
 
     async def call(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Call hook ``name`` of every callback; a failure raises PluginError."""
-        for cb in self.callbacks:
-            key = (id(cb), name)
-            is_async = self._is_async.get(key)
-            hook = getattr(cb, name)
-            if is_async is None:
-                is_async = self._is_async[key] = inspect.iscoroutinefunction(hook)
+        bound = self._bound.get(name)
+        if bound is None:
+            bound = self._bind(name)
+        for cb, hook, is_async in bound:
             try:
                 if is_async:
                     await hook(*args, **kwargs)
                 else:
                     out = hook(*args, **kwargs)
-                    if inspect.isawaitable(out):
+                    if out is not None and inspect.isawaitable(out):
                         await out
             except (AtuneError, KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:
                 raise plugin_error(cb, name, exc) from exc
+
+    def deliver_now(self, event: E.Event) -> bool:
+        """Deliver a result without awaiting, if every ``on_trial_result`` is a plain
+        method (the loggers' hot path); False if it must go through :meth:`deliver`."""
+        if type(event) is not E.ResultRecorded:
+            return False
+        bound = self._bound.get("on_trial_result")
+        if bound is None:
+            self._bind("on_trial_result")
+            bound = self._bound["on_trial_result"]
+        if self._any_async.get("on_trial_result", True):
+            return False
+        trial = self._table.get(event.trial_id)
+        if trial is None:
+            return True
+        iteration, trials, result = self._iteration(), self._table.trials, event.result
+        for cb, hook, _ in bound:
+            try:
+                hook(iteration, trials, trial, result)
+            except (AtuneError, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise plugin_error(cb, "on_trial_result", exc) from exc
+        return True
+
+    def _bind(self, name: str) -> list[tuple[Callback, Any, bool]]:
+        bound = self._bound[name] = [
+            (cb, getattr(cb, name), inspect.iscoroutinefunction(getattr(cb, name)))
+            for cb in self.callbacks
+        ]
+        self._any_async[name] = any(is_async for _, _, is_async in bound)
+        return bound
+
+    def remove(self, callback: object) -> None:
+        """Stop calling ``callback`` (it failed)."""
+        self.callbacks = [cb for cb in self.callbacks if cb is not callback]
+        self._bound.clear()
+        self._any_async.clear()
 
     async def flush(self) -> None:
         for cb in self.callbacks:

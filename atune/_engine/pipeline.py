@@ -106,8 +106,9 @@ class ResultPipeline:
         else:
             decision = await call_plugin(spec.scheduler, "on_trial_result", engine, trial, result)
             outcome = _SCHEDULER_OUTCOMES.get(decision)
-            if engine.searcher_knows(trial):
-                await engine.searcher_gate.call("on_trial_result", tid, result)
+            gate = engine.searcher_gate
+            if gate.listens_to_results and engine.searcher_knows(trial):
+                await gate.call("on_trial_result", tid, result)
         inline = engine.inline_hooks
         if inline:
             await inline.deliver(recorded)

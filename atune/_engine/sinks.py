@@ -81,17 +81,23 @@ class _Sink:
                     await self._tick()
                     last = time.monotonic()
                     continue
-                event = None
+                got: E.Event | None = None
                 try:
                     with anyio.move_on_after(wait):
-                        event = await sub.receive()
+                        got = await sub.receive()
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     break
-                if event is None:
+                if got is None:
                     continue
+                event = got
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 break
-            await self._guarded(self._on_event, event)
+            if not self._failed:
+                try:
+                    await self._on_event(event)
+                except PluginError as exc:
+                    self._on_error(exc)
+                    self._failed = not self._drop(exc.plugin)
             seen += 1
             if seen % _CLOCK_EVERY == 0 and time.monotonic() - last >= FLUSH_INTERVAL_S:
                 await self._tick()
@@ -133,11 +139,10 @@ class LoggerSink(_Sink):
         self._unflushed = 0
 
     async def _on_event(self, event: E.Event) -> None:
-        await self._hooks.deliver(event)
+        if not self._hooks.deliver_now(event):
+            await self._hooks.deliver(event)
         self._unflushed += 1
-        if self._unflushed >= LOGGER_QUEUE_SIZE or isinstance(
-            event, (E.TrialCompleted, E.TrialErrored, E.ExperimentEnded)
-        ):
+        if self._unflushed >= LOGGER_QUEUE_SIZE or type(event) is E.ExperimentEnded:
             await self._periodic()
 
     async def _periodic(self) -> None:
@@ -147,7 +152,7 @@ class LoggerSink(_Sink):
 
     def _drop(self, plugin: object) -> bool:
         # The other loggers go on writing: what they were given stays recorded.
-        self._hooks.callbacks = [cb for cb in self._hooks.callbacks if cb is not plugin]
+        self._hooks.remove(plugin)
         self._unflushed += 1  # flush the others at the next tick
         return bool(self._hooks.callbacks)
 

@@ -25,6 +25,9 @@ from atune.errors import AtuneError
 
 __all__ = ["CheckpointBook", "ExperimentState", "InvalidTransition", "ResourcePool", "TrialTable"]
 
+#: What apply() returns when it drops no checkpoint (never changed).
+_NOTHING: list[str] = []
+
 #: Resources are floats (fractions of a CPU): compare with this slack.
 _EPS = 1e-9
 
@@ -292,6 +295,12 @@ class ExperimentState:
 
     def apply(self, event: E.Event) -> list[str]:
         """Apply one event; returns checkpoint paths that are no longer kept."""
+        if type(event) is E.ResultRecorded:  # the hot path: one per result
+            trial = self.table.get(event.trial_id)
+            if trial is not None and trial.status == Trial.RUNNING:
+                trial.last_result = event.result
+                trial.num_results += 1
+                return _NOTHING
         if not isinstance(event, E.TrialEvent):
             return []
         if isinstance(event, E.TrialAdded):

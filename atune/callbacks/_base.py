@@ -3,8 +3,11 @@
 Hooks are plain methods (as in Ray Tune) or coroutines; the controller awaits the
 ones that are coroutines. Hooks run on the controller's event loop, so they must be
 quick: a callback that writes files buffers in memory and writes in :meth:`flush`,
-which the controller calls periodically, when a trial ends and when the experiment
-ends, and which does its I/O off the loop.
+which is called about every half second and when the experiment ends, and which
+does its I/O off the loop. A :class:`Callback`'s hooks run where Ray Tune runs them
+(``on_trial_result`` after the scheduler and the searcher, before the trial's next
+result); a :class:`LoggerCallback`'s are fed from the experiment's event bus, by a
+task of their own, and may run behind (see docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -179,10 +179,46 @@ async def test_a_cancelled_publisher_still_delivers_its_event_to_every_subscribe
         scope.cancel()
         await bus.publish(result(1))
 
-    for sub in (before, full, after):
-        assert queued(sub) == [result(0), result(1)]
-    await bus.publish(result(2))  # the turn was given back
-    assert await before.receive() == result(2)
+    # The event waits on the bus for its turn; no subscriber is given more than its
+    # bound, none misses it, and later events queue behind it.
+    assert (len(before), len(full), len(after)) == (2, 1, 1)
+    with pytest.raises(anyio.WouldBlock):
+        bus.publish_nowait(result(2))
+    assert queued(full) == [result(0)]  # reading frees room: result(1) moves in
+    assert queued(full) == [result(1)]
+    assert queued(after) == [result(0)]
+    assert queued(after) == [result(1)]
+    await bus.publish(result(2))
+    assert queued(before) == [result(0), result(1), result(2)]
+
+
+async def test_waiting_publishers_are_released_together_at_half_the_bound() -> None:
+    bus = EventBus()
+    sub = bus.subscribe("logger", maxsize=4, policy=BP)
+    for i in range(4):
+        await bus.publish(result(i))
+    done: list[int] = []
+
+    async def publish(i: int) -> None:
+        await bus.publish(result(i))
+        done.append(i)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(4, 7):
+            tg.start_soon(publish, i)
+        await anyio.wait_all_tasks_blocked()
+        assert done == []
+        sub.receive_nowait()  # 3 queued: above half, nobody moves
+        await anyio.wait_all_tasks_blocked()
+        assert done == []
+        sub.receive_nowait()  # 2 queued: half; the waiting events fill the queue again
+        assert len(sub) == 4
+        await anyio.wait_all_tasks_blocked()
+        assert done == [4, 5]  # released together; 6 still waits for room
+        assert queued(sub) == [result(i) for i in range(2, 6)]
+        await anyio.wait_all_tasks_blocked()
+    assert done == [4, 5, 6]
+    assert queued(sub) == [result(6)]
 
 
 async def test_publish_nowait_delivers_to_all_or_raises_would_block_and_delivers_none() -> None:

@@ -21,7 +21,9 @@ class Recorder(Callback):
             calls = object.__getattribute__(self, "calls")
 
             def hook(*args, **kwargs):
-                calls.append((name, kwargs))
+                # Ray Tune's argument names, whether passed by position or by name.
+                names = ["iteration", "trials", "trial", "result"][: len(args)]
+                calls.append((name, {**dict(zip(names, args, strict=True)), **kwargs}))
 
             return hook
         return object.__getattribute__(self, name)
