@@ -3,11 +3,12 @@
 ::
 
     run ─┬─ sinks (shielded, end with the bus): LoggerSink · ProgressSink
-         └─ experiment ─┬─ _upkeep: time budget, dropped checkpoints, searcher save
-                        ├─ _read_commands: CommandQueue → stop/pause/resume/add/stop-all
+         └─ experiment ─┬─ upkeep.upkeep: time budget, dropped checkpoints, searcher save
+                        ├─ commands.read_commands: stop/pause/resume/add trial, stop-all
                         ├─ _watch_cluster: executor.watch() → ClusterDiedError
                         └─ _schedule: searcher → trials → scheduler picks → one task per
                            running trial: TrialProxy.run() → ResultPipeline.decide()
+                           → endings.settle(); at the end shutdown.finish()
 
 Every change goes through :meth:`Controller.emit`: applied to the
 :class:`~atune._engine.state.ExperimentState`, published on the
