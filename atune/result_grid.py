@@ -66,8 +66,9 @@ class Result:
         metrics: The last reported result (auto-filled fields included).
         config: The trial's hyperparameter config.
         checkpoint: The latest checkpoint, or None.
-        best_checkpoints: The checkpoints kept on disk, oldest first, each with the
-            metrics reported with it.
+        best_checkpoints: The checkpoints kept on disk, each with the metrics reported
+            with it, ordered by ``CheckpointConfig.checkpoint_score_attribute``, best
+            last (oldest first without one), as in Ray Tune.
         path: The trial directory.
         error: The exception the trial failed with, or None.
 

@@ -110,13 +110,15 @@ class _Kept:
 class CheckpointBook:
     """Which checkpoints each trial keeps, and what they were taken at.
 
-    ``num_to_keep`` checkpoints per trial at most (None: all). The latest is always
-    kept (a failed trial resumes from it); beyond that, the worst by
-    ``checkpoint_score_attribute`` (in ``checkpoint_score_order``), or the oldest
-    without one, are dropped first. :meth:`record` returns the paths no longer kept,
-    for the caller to delete, each once: a path that is pinned when it is dropped is
-    returned by the :meth:`unpin` that takes its last pin instead. Recording a path the
-    trial already keeps replaces that entry (the directory was overwritten).
+    As Ray Tune keeps them: the ``num_to_keep`` best checkpoints of each trial by
+    ``checkpoint_score_attribute`` (in ``checkpoint_score_order``; a missing or NaN
+    score ranks last, and of equal scores the later is better), or the
+    ``num_to_keep`` latest without one, plus the latest checkpoint whatever its score
+    (a failed trial resumes from it): ``num_to_keep + 1`` at most. None keeps all.
+    :meth:`record` returns the paths no longer kept, for the caller to delete, each
+    once: a path that is pinned when it is dropped is returned by the :meth:`unpin`
+    that takes its last pin instead. Recording a path the trial already keeps
+    replaces that entry (the directory was overwritten).
     """
 
     def __init__(self, config: CheckpointConfig | None = None) -> None:
@@ -156,8 +158,10 @@ class CheckpointBook:
         self._deferred.discard(path)
         n = self.config.num_to_keep
         dropped: list[str] = []
-        while n is not None and len(kept) > n:
-            victim = self._victim(kept[:-1])
+        while n is not None:
+            victim = self._victim(kept, n)
+            if victim is None:
+                break
             kept.remove(victim)
             path = victim.checkpoint.path
             self._refs[path] -= 1
@@ -171,19 +175,25 @@ class CheckpointBook:
                 dropped.append(path)
         return dropped
 
-    def _victim(self, candidates: list[_Kept]) -> _Kept:
-        attr = self.config.checkpoint_score_attribute
-        if attr is None:
-            return candidates[0]
-        sign = 1.0 if self.config.checkpoint_score_order == "max" else -1.0
+    def _victim(self, kept: list[_Kept], n: int) -> _Kept | None:
+        """The entry to drop next, or None: neither among the ``n`` best nor the latest."""
+        if len(kept) <= n:
+            return None
+        if self.config.checkpoint_score_attribute is None:
+            return kept[0]  # by recency: the oldest (never the latest, as n >= 1)
+        ranked = sorted(range(len(kept)), key=lambda i: (self._score(kept[i]), i), reverse=True)
+        best = set(ranked[:n])
+        latest = len(kept) - 1
+        for i in reversed(ranked):  # worst first
+            if i not in best and i != latest:
+                return kept[i]
+        return None
 
-        def score(item: _Kept) -> float:
-            value = item.result.get(attr)
-            if not isinstance(value, (int, float)) or math.isnan(value):
-                return -math.inf
-            return sign * float(value)
-
-        return min(candidates, key=score)
+    def _score(self, item: _Kept) -> float:
+        value = item.result.get(self.config.checkpoint_score_attribute or "")
+        if not isinstance(value, (int, float)) or math.isnan(value):
+            return -math.inf
+        return float(value) if self.config.checkpoint_score_order == "max" else -float(value)
 
     def latest(self, trial_id: str) -> Checkpoint | None:
         kept = self._kept.get(trial_id)
@@ -192,6 +202,14 @@ class CheckpointBook:
     def kept(self, trial_id: str) -> list[tuple[Checkpoint, dict[str, Any]]]:
         """The kept checkpoints of a trial, oldest first, with their results."""
         return [(k.checkpoint, k.result) for k in self._kept.get(trial_id, ())]
+
+    def best(self, trial_id: str) -> list[tuple[Checkpoint, dict[str, Any]]]:
+        """The kept checkpoints ordered as Ray Tune's ``best_checkpoints``: by score,
+        worst first (by recency without a score attribute, oldest first)."""
+        kept = list(enumerate(self._kept.get(trial_id, ())))
+        if self.config.checkpoint_score_attribute is not None:
+            kept.sort(key=lambda pair: (self._score(pair[1]), pair[0]))
+        return [(k.checkpoint, k.result) for _, k in kept]
 
     def owns(self, trial_id: str, checkpoint: Checkpoint) -> bool:
         return any(k.checkpoint == checkpoint for k in self._kept.get(trial_id, ()))
@@ -323,7 +341,7 @@ class ExperimentState:
                 time_total_s=event.time_total_s,
             )
             trial.checkpoint = ckpt
-            trial.checkpoints = self.book.kept(trial.trial_id)
+            trial.checkpoints = self.book.best(trial.trial_id)
             return dropped
         if isinstance(event, E.ResourcesReleased):
             self.pool.release(trial.trial_id)

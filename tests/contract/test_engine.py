@@ -545,3 +545,32 @@ async def test_cancelling_fit_stops_every_trial(tuner, backend, tmp_path, traina
         with anyio.fail_after(30):  # Ray kills the actors' processes asynchronously
             while any(_alive(p) for p in pids):
                 await anyio.sleep(0.1)
+
+
+def scored_checkpoints(config):
+    import tempfile
+
+    for score in (3, 9, 1, 7, 5, 2):
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "score.txt"), "w") as f:
+            f.write(str(score))
+        tune.report({"score": score}, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+async def test_checkpoints_are_kept_and_ordered_by_score_as_in_ray_tune(tuner):
+    (result,) = await tuner(
+        scored_checkpoints,
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=2, checkpoint_score_attribute="score", checkpoint_score_order="max"
+        ),
+    ).fit()
+    # The two best (7, 9), plus the latest (2), as Ray Tune keeps them; best last.
+    assert [m["score"] for _, m in result.best_checkpoints] == [2, 7, 9]
+    assert result.checkpoint is not None
+    with open(os.path.join(result.checkpoint.path, "score.txt")) as f:
+        assert f.read() == "2"  # Result.checkpoint is the latest
+    best = result.get_best_checkpoint("score", "max")
+    with open(os.path.join(best.path, "score.txt")) as f:
+        assert f.read() == "9"
+    on_disk = sorted(d for d in os.listdir(result.path) if d.startswith("checkpoint_"))
+    assert len(on_disk) == 3  # the dropped ones were deleted

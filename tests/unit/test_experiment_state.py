@@ -438,19 +438,26 @@ def test_checkpoint_book_keeps_the_latest_and_the_best_and_returns_each_drop_onc
                 assert kept == []
                 continue
             n_keep = config.num_to_keep or len(history)
-            assert len(kept) == min(n_keep, len(history))
             assert kept[-1] == history[-1][0], "the latest is always kept"
             assert book.latest(f"t{t}") == Checkpoint(history[-1][0])
             assert kept == [p for p, _ in history if p in kept], "oldest first"
-            others = history[:-1]
-            kept_others = [(p, s) for p, s in others if p in kept]
             if config.checkpoint_score_attribute is None:
-                assert kept_others == others[len(others) - (len(kept) - 1) :]
+                assert kept == [p for p, _ in history[-n_keep:]], "the latest n"
             else:
+                # Ray Tune's rule: the n best (later wins a tie), plus the latest.
                 order = config.checkpoint_score_order
-                best = sorted((rank(s, order) for _, s in others), reverse=True)
-                got = sorted((rank(s, order) for _, s in kept_others), reverse=True)
-                assert got == best[: len(kept) - 1]
+                ranked = sorted(
+                    range(len(history)),
+                    key=lambda i: (rank(history[i][1], order), i),
+                    reverse=True,
+                )
+                expected = {history[i][0] for i in ranked[:n_keep]} | {history[-1][0]}
+                assert set(kept) == expected
+                best = [c.path for c, _ in book.best(f"t{t}")]
+                assert sorted(best) == sorted(kept)
+                assert [rank(dict(history)[p], order) for p in best] == sorted(
+                    rank(dict(history)[p], order) for p in best
+                ), "best_checkpoints: worst first"
 
     # Once nothing is pinned, every path dropped from the book was returned exactly once.
     for path, count in list(pins.items()):
@@ -599,3 +606,19 @@ def test_a_path_two_trials_keep_is_returned_only_when_neither_keeps_it() -> None
     book.record("b", Checkpoint("/shared"), {})
     assert book.record("a", Checkpoint("/a/2"), {}) == []
     assert book.record("b", Checkpoint("/b/2"), {}) == ["/shared"]
+
+
+def test_the_best_n_are_kept_by_score_plus_the_latest_as_in_ray_tune() -> None:
+    # Ray Tune's _CheckpointManager: keep the num_to_keep best, and the latest too.
+    book = CheckpointBook(
+        CheckpointConfig(
+            num_to_keep=2, checkpoint_score_attribute="score", checkpoint_score_order="max"
+        )
+    )
+    dropped: list[str] = []
+    for score in (3, 9, 1, 7, 5, 2):
+        dropped += book.record("t", Checkpoint(f"/c/{score}"), {"score": score})
+    assert [c.path for c, _ in book.kept("t")] == ["/c/9", "/c/7", "/c/2"]  # oldest first
+    assert [r["score"] for _, r in book.best("t")] == [2, 7, 9]  # worst first, best last
+    assert book.latest("t") == Checkpoint("/c/2")
+    assert sorted(dropped) == ["/c/1", "/c/3", "/c/5"]
