@@ -9,6 +9,7 @@ cheap to build and only the analyses that need history touch the disk.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import pathlib
@@ -27,6 +28,8 @@ from atune.errors import AtuneError, ConfigError, ConfigTypeError, TrialError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger("atune")
 
 __all__ = ["Result", "ResultGrid"]
 
@@ -158,9 +161,8 @@ class Result:
         metrics = history[-1] if history else {}
         config: dict[str, Any] = {}
         if os.path.isfile(params_file):
-            with open(params_file, encoding="utf-8") as f:
-                config = json.load(f)
-        elif isinstance(metrics.get(result_fields.CONFIG), dict):
+            config = _read_params(params_file)
+        if not config and isinstance(metrics.get(result_fields.CONFIG), dict):
             config = metrics[result_fields.CONFIG]
         checkpoints = _find_checkpoints(path, history)
         return cls(
@@ -383,30 +385,76 @@ class ResultGrid:
 # --------------------------------------------------------------------------- helpers
 
 
+def _read_params(file: str) -> dict[str, Any]:
+    """The config in ``params.json``; ``{}`` with a warning if the file is damaged."""
+    try:
+        with open(file, "rb") as f:
+            config = json.loads(f.read().decode("utf-8"))
+    except ValueError as exc:
+        log.warning(
+            "%s is damaged (%s: %s); the config is taken from the last result instead.",
+            file,
+            type(exc).__name__,
+            exc,
+        )
+        return {}
+    if not isinstance(config, dict):
+        log.warning("%s holds no config object; it is taken from the last result.", file)
+        return {}
+    return config
+
+
 def read_result_history(path: str) -> list[dict[str, Any]]:
     """Return the results in ``<path>/result.json``, oldest first.
 
-    Blank or unreadable lines (a line still being written) are skipped; a missing
-    file or an empty ``path`` gives ``[]``.
+    A missing file or an empty ``path`` gives ``[]``. A line that is not a whole JSON
+    object (cut off by a crash, damaged bytes) is skipped, with a warning that names
+    the file and the lines; the other results are read.
     """
     if not path:
         return []
+    file = os.path.join(path, result_fields.RESULT_FILE)
     rows: list[dict[str, Any]] = []
+    bad: list[int] = []
     try:
-        with open(os.path.join(path, result_fields.RESULT_FILE), encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
+        with open(file, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                line = raw.strip()
                 if not line:
                     continue
                 try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
+                    row = json.loads(line.decode("utf-8"))
+                except ValueError:  # JSONDecodeError and UnicodeDecodeError
+                    bad.append(number)
                     continue
                 if isinstance(row, dict):
                     rows.append(row)
+                else:
+                    bad.append(number)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    if bad:
+        _warn_damaged(file, bad, len(rows))
     return rows
+
+
+_warned_damaged: set[tuple[str, tuple[int, ...]]] = set()
+
+
+def _warn_damaged(file: str, lines: list[int], kept: int) -> None:
+    key = (file, tuple(lines))
+    if key in _warned_damaged:
+        return
+    _warned_damaged.add(key)
+    shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+    log.warning(
+        "%s: skipped %d line(s) that are not a whole JSON result (line %s), e.g. one cut "
+        "off by a crash or damaged bytes; the other %d results are read.",
+        file,
+        len(lines),
+        shown,
+        kept,
+    )
 
 
 class _Marker:

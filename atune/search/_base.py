@@ -13,6 +13,7 @@ import pickle
 from typing import Any, ClassVar
 
 from atune._metric import MetricMode, validate_mode
+from atune.errors import AtuneError
 
 __all__ = [
     "EXPERIMENT_STATE_FORMAT",
@@ -102,8 +103,17 @@ class Searcher(MetricMode):
         given to the Tuner, so ``restore`` on a searcher built the same way continues
         that search.
         """
-        with open(os.path.expanduser(checkpoint_path), "rb") as f:
-            state = pickle.load(f)
+        path = os.path.expanduser(checkpoint_path)
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            state = pickle.loads(data)
+        except Exception as exc:  # truncated or not a pickle: any decoder error
+            raise AtuneError(
+                f"{path} cannot be read back ({type(exc).__name__}: {exc}): the file is "
+                f"damaged or truncated ({len(data)} bytes), or was not written by "
+                "Searcher.save. Restore from a copy, or delete it to start the search afresh."
+            ) from exc
         if isinstance(state, dict) and state.get("format") == EXPERIMENT_STATE_FORMAT:
             state = state["searcher"]
         self.set_state(state)

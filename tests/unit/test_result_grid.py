@@ -564,3 +564,56 @@ def test_from_path_reads_error_file(tmp_path: pathlib.Path) -> None:
 def test_from_path_rejects_a_directory_without_trial_files(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ConfigError, match=r"`path` must be a trial directory holding result.json"):
         Result.from_path(tmp_path)
+
+
+# ------------------------------------------------------------- damaged trial files
+def _damaged_trial(tmp_path, tail: bytes, params: bytes | None = None):
+    trial = tmp_path / "trial_0"
+    trial.mkdir()
+    lines = [
+        json.dumps({"loss": 3.0 - i, "training_iteration": i, "config": {"lr": 0.1}})
+        for i in (1, 2)
+    ]
+    (trial / "result.json").write_bytes(("\n".join(lines) + "\n").encode() + tail)
+    if params is not None:
+        (trial / "params.json").write_bytes(params)
+    return trial
+
+
+def test_a_cut_off_last_line_is_skipped_with_a_warning_naming_the_file(tmp_path, caplog):
+    trial = _damaged_trial(tmp_path, b'{"loss": 0.5, "training_it')
+    with caplog.at_level("WARNING", logger="atune"):
+        result = Result.from_path(trial)
+    assert result.metrics["training_iteration"] == 2
+    assert str(trial / "result.json") in caplog.text
+    assert "skipped 1 line(s)" in caplog.text and "line 3" in caplog.text
+
+
+def test_a_non_utf8_byte_does_not_break_the_best_result(tmp_path, caplog):
+    trial = _damaged_trial(tmp_path, b'{"loss": \xff0.1, "training_iteration": 3}\n')
+    with caplog.at_level("WARNING", logger="atune"):
+        result = Result.from_path(trial)
+    assert result.metrics["loss"] == 1.0  # the damaged line is left out, not fatal
+    assert list(result.metrics_dataframe["training_iteration"]) == [1, 2]
+    assert "line 3" in caplog.text
+
+
+def test_an_empty_params_json_falls_back_to_the_config_in_the_results(tmp_path, caplog):
+    trial = _damaged_trial(tmp_path, b"", params=b"")
+    with caplog.at_level("WARNING", logger="atune"):
+        result = Result.from_path(trial)
+    assert result.config == {"lr": 0.1}
+    assert f"{trial / 'params.json'} is damaged" in caplog.text
+
+
+def test_a_truncated_searcher_state_is_refused_naming_the_file(tmp_path):
+    import pickle
+
+    from atune.errors import AtuneError
+    from atune.search import BasicVariantGenerator
+
+    path = tmp_path / "searcher-state.pkl"
+    path.write_bytes(pickle.dumps({"state": list(range(100))})[:20])
+    with pytest.raises(AtuneError, match=r"searcher-state\.pkl cannot be read back") as info:
+        BasicVariantGenerator().restore_from_dir(str(tmp_path))
+    assert "damaged or truncated (20 bytes)" in str(info.value)
