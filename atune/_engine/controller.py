@@ -105,6 +105,8 @@ class Controller(SchedulerAPI):
         self.idle_finished: list[Trial] = []  # stopped while PENDING/PAUSED, to announce
         self.held_by_command: set[str] = set()  # paused by a command: not started again
         self.external: set[str] = set()  # added by a command: the searcher does not know
+        #: Trials requeued after a failure: their next start continues after it.
+        self.requeued: dict[str, bool] = {}
         self._outbox: deque[E.Event] = deque()  # applied, not yet published
         self.to_delete: list[str] = []
         self._warned: set[str] = set()

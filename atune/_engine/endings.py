@@ -99,6 +99,7 @@ async def on_trial_failure(
         # Behind the waiting trials, so one that keeps failing cannot starve them.
         trial.restore_from = trial.restore_from or trial.checkpoint
         await ctl.emit(E.TrialRequeued(trial_id=trial.trial_id))
+        ctl.requeued[trial.trial_id] = True
         return Outcome.REQUEUED
     errored = E.TrialErrored(trial_id=trial.trial_id, error=error)
     await ctl.emit(errored, inline=False)

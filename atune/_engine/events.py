@@ -81,6 +81,11 @@ class TrialWorkerStarted(TrialEvent):
     kind: ClassVar[str] = "trial_worker_started"
     #: The trainable continues from a checkpoint (a retry, a resume, an exploit).
     restored: bool = False
+    #: The ``training_iteration`` it continues from (0: from scratch).
+    start_iteration: int = 0
+    #: It runs again after a failure: results recorded past ``start_iteration`` belong
+    #: to the failed attempt, and the loggers move them aside.
+    after_failure: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -77,7 +77,11 @@ class CallbackHooks:
                 await self.trial_hook("on_trial_save", trial)
                 await self.trial_hook("on_checkpoint", trial, checkpoint=Checkpoint(event.path))
         elif isinstance(event, E.TrialWorkerStarted):
-            await self.trial_hook("on_trial_restore" if event.restored else "on_trial_start", trial)
+            name = "on_trial_restore" if event.restored else "on_trial_start"
+            if event.after_failure:  # tell loggers where the trial's history continues
+                await self.trial_hook(name, trial, rewind_to=event.start_iteration)
+            else:
+                await self.trial_hook(name, trial)
         elif isinstance(event, E.TrialCompleted):
             await self.trial_hook("on_trial_complete", trial)
         elif isinstance(event, E.TrialErrored):

@@ -99,9 +99,10 @@ class TrialProxy:
     async def run(self) -> Outcome:
         engine, trial = self.engine, self.trial
         restoring = self._resume
+        after_failure = engine.requeued.pop(trial.trial_id, False)
         try:
             while True:
-                outcome, error = await self._attempt(restoring)
+                outcome, error = await self._attempt(restoring, after_failure)
                 if outcome is not Outcome.ERROR:
                     break
                 engine.pool.discard(self.handle)
@@ -113,6 +114,7 @@ class TrialProxy:
                     self._ended_cleanly = True
                     return verdict
                 restoring = trial.checkpoint is not None
+                after_failure = True
         except ClusterDiedError:
             return Outcome.LOST  # the cluster watch ends the experiment
         except PluginError as exc:
@@ -142,13 +144,14 @@ class TrialProxy:
         else:
             await self.engine.pool.retire(handle, graceful=self._ended_cleanly)
 
-    async def _attempt(self, restoring: bool) -> tuple[Outcome, BaseException | None]:
+    async def _attempt(
+        self, restoring: bool, after_failure: bool
+    ) -> tuple[Outcome, BaseException | None]:
         engine, trial = self.engine, self.trial
+        wspec = self._worker_spec(restoring)
         try:
             await anyio.to_thread.run_sync(lambda: os.makedirs(trial.local_path, exist_ok=True))
-            self.handle = await engine.pool.acquire(
-                self._worker_spec(restoring), dict(trial.resources)
-            )
+            self.handle = await engine.pool.acquire(wspec, dict(trial.resources))
         except TrialWorkerDiedError as exc:  # died while starting
             await self.write_error(exc, "")
             return Outcome.ERROR, exc
@@ -159,7 +162,14 @@ class TrialProxy:
             await self.write_error(exc, "")
             engine.fail_experiment(exc)
             return Outcome.ERROR, exc
-        await engine.emit(E.TrialWorkerStarted(trial_id=trial.trial_id, restored=restoring))
+        await engine.emit(
+            E.TrialWorkerStarted(
+                trial_id=trial.trial_id,
+                restored=wspec.restore_path is not None,
+                start_iteration=wspec.start_iteration,
+                after_failure=after_failure,
+            )
+        )
         return await self._stream(self.handle)
 
     def _worker_spec(self, restore: bool) -> WorkerSpec:

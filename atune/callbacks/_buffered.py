@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -50,10 +51,16 @@ class Batch:
     ended: dict[Trial, bool]
     #: The experiment ended: forget every trial after this batch.
     end_all: bool = False
+    #: Trials that run again after a failure, with the ``training_iteration`` their
+    #: history continues from: what the files hold past it is moved aside first.
+    rewinds: dict[Trial, int] = field(default_factory=dict)
+    #: Buffered results of those failed attempts (past the rewind), never written
+    #: to the trial's files, only to the ``*.discarded*`` ones.
+    discarded: dict[Trial, list[tuple[int, float, dict[str, Any]]]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not (self.started or self.results or self.ended or self.end_all)
+        return not (self.started or self.results or self.ended or self.end_all or self.rewinds)
 
 
 class BufferedLoggerCallback(LoggerCallback):
@@ -69,6 +76,8 @@ class BufferedLoggerCallback(LoggerCallback):
         self._results: dict[Trial, list[tuple[int, float, dict[str, Any]]]] = {}
         self._ended: dict[Trial, bool] = {}
         self._end_all = False
+        self._rewinds: dict[Trial, int] = {}
+        self._discarded: dict[Trial, list[tuple[int, float, dict[str, Any]]]] = {}
         self._lock: anyio.Lock | None = None
         # Trials whose files could not be written; warned about once each.
         self._warned: set[str] = set()
@@ -92,6 +101,34 @@ class BufferedLoggerCallback(LoggerCallback):
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         self._ended[trial] = failed
 
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        if "rewind_to" in info:
+            self._rewind(trial, int(info["rewind_to"]))
+        super().on_trial_start(iteration, trials, trial, **info)
+
+    def on_trial_restore(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        if "rewind_to" in info:
+            self._rewind(trial, int(info["rewind_to"]))
+        super().on_trial_restore(iteration, trials, trial, **info)
+
+    def _rewind(self, trial: Trial, step: int) -> None:
+        """The trial runs again after a failure, continuing from ``step``: results past
+        it (buffered here, or in its files) belong to the failed attempt."""
+        buffer = self._results.pop(trial, None)
+        if buffer:
+            kept = [entry for entry in buffer if entry[0] <= step]
+            gone = [entry for entry in buffer if entry[0] > step]
+            if kept:
+                self._results[trial] = kept
+            if gone:
+                self._discarded.setdefault(trial, []).extend(gone)
+        previous = self._rewinds.get(trial)
+        self._rewinds[trial] = step if previous is None else min(previous, step)
+
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         self._end_all = True
 
@@ -106,15 +143,66 @@ class BufferedLoggerCallback(LoggerCallback):
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
-            batch = Batch(self._started, self._results, self._ended, self._end_all)
+            batch = Batch(
+                self._started,
+                self._results,
+                self._ended,
+                self._end_all,
+                self._rewinds,
+                self._discarded,
+            )
             if batch.empty:
                 return
             self._started, self._results, self._ended, self._end_all = {}, {}, {}, False
+            self._rewinds, self._discarded = {}, {}
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._write_batch, batch)
+                await anyio.to_thread.run_sync(self._write, batch)
+
+    def _write(self, batch: Batch) -> None:
+        for trial, step in batch.rewinds.items():
+            self._rewind_files(trial, step, batch.discarded.get(trial, []))
+        self._write_batch(batch)
 
     def _write_batch(self, batch: Batch) -> None:
         raise NotImplementedError
+
+    def _rewind_files(
+        self, trial: Trial, step: int, discarded: list[tuple[int, float, dict[str, Any]]]
+    ) -> None:
+        """Move what the trial's files hold past ``step`` aside (writer thread).
+
+        ``discarded`` are results of the failed attempt that were never written. The
+        default writes nothing: subclasses that keep a history override it.
+        """
+
+    def _split_lines(
+        self, trial: Trial, filename: str, keep: Callable[[str], bool], skip: int = 0
+    ) -> list[str] | None:
+        """Keep the lines of ``<trial dir>/filename`` that ``keep`` accepts (the first
+        ``skip`` always), atomically; return the others (None: nothing to do)."""
+        path = os.path.join(trial.local_path, filename)
+        try:
+            with open(path, encoding="utf-8", errors="replace", newline="") as f:
+                lines = f.readlines()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._warn_once(trial, filename, exc)
+            return None
+        head, body = lines[:skip], lines[skip:]
+        kept = [line for line in body if keep(line)]
+        if len(kept) == len(body):
+            return []
+        gone = [line for line in body if not keep(line)]
+        tmp = f"{path}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.writelines(head + kept)
+            os.replace(tmp, path)
+        except OSError as exc:
+            self._warn_once(trial, filename, exc)
+            return None
+        return gone
 
     # Helpers for the writer thread.
 

@@ -138,6 +138,24 @@ class TBXLoggerCallback(BufferedLoggerCallback):
                 data = b"".join(next(framed) for _ in payloads)
                 self._append(trial, os.path.basename(state.path), data)
 
+    def _rewind_files(
+        self, trial: Trial, step: int, discarded: list[tuple[int, float, dict[str, Any]]]
+    ) -> None:
+        """A ``SessionLog.START`` at ``step + 1``: TensorBoard then drops the failed
+        attempt's events past ``step`` (tensorboardX's ``purge_step``)."""
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+        state = self._files.get(trial)
+        if state is None:
+            return  # nothing written for it in this process
+        start = Event(
+            wall_time=time.time(),
+            step=step + 1,
+            session_log=SessionLog(status=SessionLog.START),
+        )
+        (record,) = frame_records([start.SerializeToString()])
+        self._append(trial, os.path.basename(state.path), record)
+
     def _event_file(
         self, trial: Trial, event_cls: Any, out: dict[Trial, tuple[_EventFile, list[bytes]]]
     ) -> tuple[_EventFile, list[bytes]]:

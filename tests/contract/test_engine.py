@@ -574,3 +574,65 @@ async def test_checkpoints_are_kept_and_ordered_by_score_as_in_ray_tune(tuner):
         assert f.read() == "9"
     on_disk = sorted(d for d in os.listdir(result.path) if d.startswith("checkpoint_"))
     assert len(on_disk) == 3  # the dropped ones were deleted
+
+
+def checkpoints_every_other_step_and_fails_once(config):
+    import tempfile
+
+    marker = os.path.join(config["marker_dir"], "failed")
+    start = 0
+    if (ckpt := tune.get_checkpoint()) is not None:
+        with open(os.path.join(ckpt.path, "i.txt")) as f:
+            start = int(f.read())
+    for i in range(start + 1, 9):
+        checkpoint = None
+        if config["checkpoints"] and i % 2 == 0:
+            d = tempfile.mkdtemp()
+            with open(os.path.join(d, "i.txt"), "w") as f:
+                f.write(str(i))
+            checkpoint = tune.Checkpoint.from_directory(d)
+        tune.report({"i": i, "attempt": 2 if os.path.exists(marker) else 1}, checkpoint=checkpoint)
+        if i == 5 and not os.path.exists(marker):
+            open(marker, "w").close()
+            raise RuntimeError("killed mid-run")
+
+
+def _csv_iterations(path: str, name: str = "progress.csv") -> list[int]:
+    import csv
+
+    with open(os.path.join(path, name), newline="") as f:
+        return [int(float(row["training_iteration"])) for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize(("checkpoints", "resumed_at"), [(True, 4), (False, 0)])
+async def test_a_retried_trials_history_is_the_one_it_continues(
+    tuner, tmp_path, checkpoints, resumed_at
+):
+    (result,) = await tuner(
+        checkpoints_every_other_step_and_fails_once,
+        param_space={"marker_dir": str(tmp_path), "checkpoints": checkpoints},
+        failure_config=tune.FailureConfig(max_failures=1),
+    ).fit()
+    assert result.error is None and result.metrics["training_iteration"] == 8
+    rows = _lines(result.path)
+    # No gap, no iteration twice; the failed attempt's rows past the restart point are
+    # kept apart, marked by the file they are in.
+    assert [r["training_iteration"] for r in rows] == list(range(1, 9))
+    assert [r["attempt"] for r in rows] == [1] * resumed_at + [2] * (8 - resumed_at)
+    with open(os.path.join(result.path, "result.discarded.json")) as f:
+        discarded = [json.loads(line) for line in f]
+    assert [r["training_iteration"] for r in discarded] == list(range(resumed_at + 1, 6))
+    assert all(r["attempt"] == 1 for r in discarded)
+    assert _csv_iterations(result.path) == list(range(1, 9))
+    assert _csv_iterations(result.path, "progress.discarded.csv") == list(
+        range(resumed_at + 1, 6)
+    )
+    assert list(result.metrics_dataframe["training_iteration"]) == list(range(1, 9))
+    # TensorBoard's own reader drops the failed attempt's events past the restart.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(result.path)
+    events.Reload()
+    scalars = events.Scalars("ray/tune/attempt")
+    assert [s.step for s in scalars] == list(range(1, 9))
+    assert [s.value for s in scalars] == [1] * resumed_at + [2] * (8 - resumed_at)
