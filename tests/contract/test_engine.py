@@ -624,9 +624,7 @@ async def test_a_retried_trials_history_is_the_one_it_continues(
     assert [r["training_iteration"] for r in discarded] == list(range(resumed_at + 1, 6))
     assert all(r["attempt"] == 1 for r in discarded)
     assert _csv_iterations(result.path) == list(range(1, 9))
-    assert _csv_iterations(result.path, "progress.discarded.csv") == list(
-        range(resumed_at + 1, 6)
-    )
+    assert _csv_iterations(result.path, "progress.discarded.csv") == list(range(resumed_at + 1, 6))
     assert list(result.metrics_dataframe["training_iteration"]) == list(range(1, 9))
     # TensorBoard's own reader drops the failed attempt's events past the restart.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -636,3 +634,38 @@ async def test_a_retried_trials_history_is_the_one_it_continues(
     scalars = events.Scalars("ray/tune/attempt")
     assert [s.step for s in scalars] == list(range(1, 9))
     assert [s.value for s in scalars] == [1] * resumed_at + [2] * (8 - resumed_at)
+
+
+def one_fails_the_others_run_long(config):
+    import time
+
+    for i in range(1, 501):
+        tune.report({"i": i})
+        if config["x"] == 0 and i == 2:
+            raise ValueError("x=0 cannot be trained")
+        time.sleep(0.01)
+
+
+async def test_fail_fast_stops_the_experiment_at_the_first_error(tuner):
+    grid = await tuner(
+        one_fails_the_others_run_long,
+        param_space={"x": tune.grid_search([0, 1, 2])},
+        failure_config=tune.FailureConfig(fail_fast=True),
+    ).fit()
+    (failed,) = grid.errors
+    assert isinstance(failed, ValueError) and "x=0 cannot be trained" in str(failed)
+    # The others were stopped (or never started): none ran to its end.
+    others = [r for r in grid if r.config["x"] != 0]
+    assert all(r.error is None and r.metrics.get("training_iteration", 0) < 500 for r in others)
+
+
+async def test_fail_fast_raise_re_raises_the_trainables_own_exception(tuner):
+    t = tuner(
+        one_fails_the_others_run_long,
+        param_space={"x": tune.grid_search([0, 1])},
+        failure_config=tune.FailureConfig(fail_fast="raise"),
+    )
+    with pytest.raises(ValueError, match="x=0 cannot be trained"):
+        await t.fit()
+    # What was recorded until then is kept.
+    assert {r.config["x"] for r in t.get_results()} == {0, 1}
