@@ -269,6 +269,8 @@ class RunConfig:
         _check_type(
             "storage_path", self.storage_path, (str, os.PathLike), "a str or os.PathLike directory"
         )
+        if isinstance(self.storage_path, str) and "://" in self.storage_path:
+            object.__setattr__(self, "storage_path", _local_storage(self.storage_path))
         stop = self.stop
         if not (stop is None or isinstance(stop, Mapping) or callable(stop)):
             raise ConfigTypeError(
@@ -324,3 +326,22 @@ class RunConfig:
                 "`progress_reporter` must be an atune.ProgressReporter (e.g. "
                 f"atune.CLIReporter(...)), got {reporter!r}"
             )
+
+
+def _local_storage(uri: str) -> str:
+    """The directory of a ``file://`` storage URI; a clear error for other schemes."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ConfigError(
+                f"`storage_path` {uri!r} names the host {parsed.netloc!r}: a file:// URI must "
+                "be local, e.g. 'file:///data/atune_results'"
+            )
+        return unquote(parsed.path)
+    raise ConfigError(
+        f"`storage_path` {uri!r}: {parsed.scheme}:// storage is not supported yet. Give a "
+        "local directory, or on a cluster of several machines a directory every node "
+        "mounts (e.g. an NFS path); file:// URIs work too."
+    )

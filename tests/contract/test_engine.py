@@ -669,3 +669,14 @@ async def test_fail_fast_raise_re_raises_the_trainables_own_exception(tuner):
         await t.fit()
     # What was recorded until then is kept.
     assert {r.config["x"] for r in t.get_results()} == {0, 1}
+
+
+async def test_a_file_uri_storage_path_holds_the_experiment(backend, tmp_path):
+    grid = await tune.Tuner(
+        count_to_five,
+        param_space={"x": 1},
+        tune_config=tune.TuneConfig(executor=backend.executor()),
+        run_config=tune.RunConfig(storage_path=f"file://{tmp_path}/uri", name="exp", verbose=0),
+    ).fit()
+    assert grid.experiment_path == str(tmp_path / "uri" / "exp")
+    assert len(_lines(grid[0].path)) == 5

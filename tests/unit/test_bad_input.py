@@ -202,3 +202,25 @@ def test_endless_num_samples_warning_points_at_the_caller():
 )
 def test_no_endless_warning_when_something_ends_the_experiment(kwargs):
     assert _warnings(**kwargs) == []
+
+
+# ------------------------------------------------------------------- storage URIs
+
+
+def test_a_file_uri_storage_path_is_its_local_directory(tmp_path):
+    config = tune.RunConfig(storage_path=f"file://{tmp_path}/my%20results")
+    assert config.storage_path == f"{tmp_path}/my results"
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/experiments", "gs://bucket/x", "hdfs://nn/x"])
+def test_a_remote_storage_uri_says_it_is_not_supported_and_what_works(uri):
+    with pytest.raises(ConfigError) as info:
+        tune.RunConfig(storage_path=uri)
+    message = str(info.value)
+    assert message.startswith(f"`storage_path` {uri!r}: {uri.split(':')[0]}:// storage")
+    assert "not supported yet" in message and "every node mounts" in message
+
+
+def test_a_file_uri_of_another_host_is_refused():
+    with pytest.raises(ConfigError, match="must be local"):
+        tune.RunConfig(storage_path="file://fileserver/exports/results")
