@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from atune._engine import events as E
-from atune._engine.plugins import plugin_error
+from atune._engine.plugins import call_plugin, plugin_error
 from atune._engine.state import TrialTable
 from atune._trial import Trial
 from atune.callbacks._base import Callback
@@ -105,7 +105,7 @@ class CallbackHooks:
                     out = hook(*args, **kwargs)
                     if out is not None and inspect.isawaitable(out):
                         await out
-            except (AtuneError, KeyboardInterrupt, SystemExit):
+            except AtuneError:
                 raise
             except Exception as exc:
                 raise plugin_error(cb, name, exc) from exc
@@ -128,7 +128,7 @@ class CallbackHooks:
         for cb, hook, _ in bound:
             try:
                 hook(iteration, trials, trial, result)
-            except (AtuneError, KeyboardInterrupt, SystemExit):
+            except AtuneError:
                 raise
             except Exception as exc:
                 raise plugin_error(cb, "on_trial_result", exc) from exc
@@ -150,9 +150,4 @@ class CallbackHooks:
 
     async def flush(self) -> None:
         for cb in self.callbacks:
-            try:
-                await cb.flush()
-            except (AtuneError, KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as exc:
-                raise plugin_error(cb, "flush", exc) from exc
+            await call_plugin(cb, "flush")

@@ -27,7 +27,7 @@ async def call_plugin(plugin: Any, hook: str, *args: Any, **kwargs: Any) -> Any:
         out = getattr(plugin, hook)(*args, **kwargs)
         if inspect.isawaitable(out):
             out = await out
-    except (AtuneError, KeyboardInterrupt, SystemExit):
+    except AtuneError:
         raise
     except Exception as exc:
         raise plugin_error(plugin, hook, exc) from exc
@@ -38,7 +38,7 @@ def call_plugin_sync(plugin: Any, hook: str, *args: Any, **kwargs: Any) -> Any:
     """:func:`call_plugin` for hooks that are plain methods (stoppers)."""
     try:
         return getattr(plugin, hook)(*args, **kwargs)
-    except (AtuneError, KeyboardInterrupt, SystemExit):
+    except AtuneError:
         raise
     except Exception as exc:
         raise plugin_error(plugin, hook, exc) from exc

@@ -55,7 +55,7 @@ class SearcherGate:
         self._active += 1
         try:
             return await call_handler(self.searcher, hook, *args, **kwargs)
-        except (AtuneError, KeyboardInterrupt, SystemExit):
+        except AtuneError:
             raise
         except Exception as exc:
             raise plugin_error(self.searcher, hook, exc) from exc
@@ -63,9 +63,6 @@ class SearcherGate:
             self._active -= 1
             if not self._active and self._idle is not None:
                 self._idle.set()
-
-    def is_finished(self) -> bool:
-        return bool(self.searcher.is_finished())
 
     async def save(self, *, force: bool = False) -> None:
         """Write the state atomically (a temp file, then rename), if it changed."""
