@@ -121,3 +121,17 @@ def _sanitize(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_sanitize(item, depth + 1) for item in list(value)]
     return value
+
+
+def pickle_any(obj: Any) -> bytes:
+    """Pickle ``obj``; with cloudpickle when plain pickle refuses it (a lambda, a
+    function or class defined in ``__main__`` or a notebook cell). Raises what
+    cloudpickle raises for an object neither can pickle (a lock, a socket)."""
+    import pickle
+
+    try:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        import cloudpickle
+
+        return bytes(cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import itertools
 import logging
 import os
+import pickle
 import signal
 import threading
 import uuid
@@ -23,7 +25,10 @@ from typing import Any
 import anyio
 
 from atune._engine.controller import Controller, ExperimentSpec
+from atune._engine.journal import has_journal
+from atune._engine.restore import RestorePlan, prepare
 from atune._executor._serialization import shipped_values, unsendable_value
+from atune._util import pickle_any
 from atune.callbacks._base import Callback
 from atune.config import (
     DEFAULT_STORAGE_PATH,
@@ -48,6 +53,9 @@ log = logging.getLogger("atune")
 #: How often a thread waiting for fit_sync's private thread wakes up, so that a Ctrl-C
 #: (a KeyboardInterrupt raised between bytecodes) gets through on every platform.
 _WAIT_POLL_S = 0.1
+#: What Tuner.restore reads besides the journal (Ray Tune's name).
+TUNER_STATE_FILE = "tuner.pkl"
+TUNER_STATE_FORMAT = "atune.tuner/1"
 
 
 def _make_searcher(search_alg: Searcher | str | None) -> Searcher:
@@ -176,6 +184,48 @@ def _warn_if_endless(searcher: Searcher, stopper: Any, time_budget_s: float | No
         UserWarning,
         stacklevel=3,
     )
+
+
+def _load_tuner_state(path: str) -> dict[str, Any]:
+    file = os.path.join(path, TUNER_STATE_FILE)
+    try:
+        with open(file, "rb") as f:
+            state = pickle.load(f)
+    except FileNotFoundError:
+        raise AtuneError(
+            f"{path} holds no atune experiment (no {TUNER_STATE_FILE}): pass the experiment "
+            "directory, <storage_path>/<name>; Tuner.can_restore(path) tells first."
+        ) from None
+    except Exception as exc:
+        raise AtuneError(
+            f"{file} cannot be read ({type(exc).__name__}: {exc}): it is damaged or "
+            "was not written by atune."
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != TUNER_STATE_FORMAT:
+        raise AtuneError(f"{file} was not written by this version of atune")
+    return state
+
+
+def _part(state: dict[str, Any], key: str, path: str) -> Any:
+    blob = state.get(key)
+    if blob is None:
+        why = state.get(f"{key}_error", "it was not saved")
+        fix = (
+            "pass it again: Tuner.restore(path, trainable, param_space={...})"
+            if key == "param_space"
+            else "it cannot be restored; start a new experiment"
+        )
+        raise AtuneError(
+            f"the {key} of the experiment in {path} could not be pickled ({why}): {fix}"
+        )
+    try:
+        return pickle.loads(blob)
+    except Exception as exc:
+        raise AtuneError(
+            f"the {key} saved in {os.path.join(path, TUNER_STATE_FILE)} cannot be loaded "
+            f"({type(exc).__name__}: {exc}); a class it uses may have moved. "
+            + ("Pass param_space= again." if key == "param_space" else "")
+        ) from exc
 
 
 def _claim_default_name(storage: str, trainable_name: str) -> str:
@@ -327,7 +377,9 @@ class Tuner:
         tune_config: TuneConfig | None = None,
         run_config: RunConfig | None = None,
         _executor: Any = None,
+        _restore: tuple[str, RestorePlan, bool] | None = None,
     ) -> None:
+        self._restore = _restore
         self._info = inspect_trainable(trainable)
         if param_space is None:
             param_space = {}
@@ -347,14 +399,18 @@ class Tuner:
         self._searcher = _wrap_searcher(_make_searcher(tc.search_alg), tc.max_concurrent_trials)
         self._scheduler = _make_scheduler(tc.scheduler)
         self._stopper = as_stopper(self._run_config.stop)
-        if not self._searcher.set_search_properties(
+        # A restored experiment's searcher and scheduler were saved set up already.
+        configured = _restore is not None and _restore[2]
+        if configured:
+            pass
+        elif not self._searcher.set_search_properties(
             tc.metric, tc.mode, param_space, num_samples=tc.num_samples
         ):
             raise ConfigError(
                 f"{type(self._searcher).__name__} did not accept metric={tc.metric!r}, "
                 f"mode={tc.mode!r}; set them on the searcher or in TuneConfig"
             )
-        if not self._scheduler.set_search_properties(tc.metric, tc.mode):
+        if not configured and not self._scheduler.set_search_properties(tc.metric, tc.mode):
             raise ConfigError(
                 f"{type(self._scheduler).__name__} did not accept metric={tc.metric!r}, "
                 f"mode={tc.mode!r}; set them on the scheduler or in TuneConfig"
@@ -368,7 +424,8 @@ class Tuner:
         _check_space_serializable(param_space, self._executor)
         rc = self._run_config
         _check_storage(self._storage_path(), given=rc.storage_path is not None)
-        _warn_if_endless(self._searcher, self._stopper, tc.time_budget_seconds)
+        if _restore is None:
+            _warn_if_endless(self._searcher, self._stopper, tc.time_budget_seconds)
         self._results: ResultGrid | None = None
         self._fitted = False
 
@@ -417,6 +474,117 @@ class Tuner:
             != "0",
         )
 
+    # ------------------------------------------------------------------ restore
+    def _save_tuner_state(self, experiment_path: str) -> None:
+        """``tuner.pkl``: what :meth:`restore` needs besides the journal and the trainable.
+
+        Each part is pickled on its own (with cloudpickle, for lambdas in the space),
+        so one that cannot be pickled (a space holding a lock, a callback holding a
+        socket) does not lose the others: restore then asks for it again.
+        """
+        tc = dataclasses.replace(
+            self._tune_config, search_alg=self._searcher, scheduler=self._scheduler
+        )
+        state: dict[str, Any] = {"format": TUNER_STATE_FORMAT, "trainable": self._info.name}
+        for key, value in (
+            ("param_space", self._param_space),
+            ("tune_config", tc),
+            ("run_config", self._run_config),
+        ):
+            try:
+                state[key] = pickle_any(value)
+            except Exception as exc:
+                state[key] = None
+                state[f"{key}_error"] = f"{type(exc).__name__}: {exc}"
+        state["configured"] = state["tune_config"] is not None
+        if state["tune_config"] is None:
+            # Most often the searcher holds the space that cannot be pickled: keep the
+            # config as given; restore sets the searcher up again with the space given
+            # to it, then puts the searcher's saved state back.
+            with contextlib.suppress(Exception):
+                state["tune_config"] = pickle_any(self._tune_config)
+        if state["run_config"] is None:  # most often a callback: keep the rest
+            with contextlib.suppress(Exception):
+                state["run_config"] = pickle_any(
+                    dataclasses.replace(self._run_config, callbacks=None)
+                )
+                log.warning(
+                    "The callbacks of this experiment cannot be pickled (%s); "
+                    "Tuner.restore will run it without them.",
+                    state["run_config_error"],
+                )
+        os.makedirs(experiment_path, exist_ok=True)
+        tmp = os.path.join(experiment_path, f".{TUNER_STATE_FILE}.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(state, f)
+        os.replace(tmp, os.path.join(experiment_path, TUNER_STATE_FILE))
+
+    @classmethod
+    def can_restore(cls, path: str | os.PathLike[str]) -> bool:
+        """Does ``path`` hold an experiment that :meth:`restore` can continue?"""
+        path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        return os.path.isfile(os.path.join(path, TUNER_STATE_FILE)) and has_journal(path)
+
+    @classmethod
+    def restore(
+        cls,
+        path: str | os.PathLike[str],
+        trainable: Any,
+        *,
+        resume_unfinished: bool = True,
+        resume_errored: bool = False,
+        restart_errored: bool = False,
+        param_space: dict[str, Any] | None = None,
+    ) -> Tuner:
+        """Continue the experiment in ``path`` (its directory) where it stopped.
+
+        ``fit()`` on the returned Tuner runs what is left: finished trials are never
+        run again; unfinished ones continue from their latest checkpoint (from scratch
+        without one), or end where they were with ``resume_unfinished=False``; errored
+        ones stay as they are, continue from their latest checkpoint
+        (``resume_errored``) or start over (``restart_errored``). The searcher and the
+        scheduler continue where they were. Give the trainable again (it is not saved),
+        and ``param_space`` again when it could not be pickled (the error says so).
+
+        Example:
+            >>> if atune.Tuner.can_restore(path):                    # doctest: +SKIP
+            ...     tuner = atune.Tuner.restore(path, trainable=train)
+            ... else:
+            ...     tuner = atune.Tuner(train, param_space=space, run_config=...)
+            >>> results = tuner.fit_sync()                           # doctest: +SKIP
+        """
+        path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        state = _load_tuner_state(path)
+        if not has_journal(path):
+            raise AtuneError(
+                f"{path} holds no experiment journal (journal/snapshot-*.msgpack): it was "
+                "not written by atune, or the experiment never started."
+            )
+        if restart_errored and resume_errored:
+            raise ConfigError("pass either resume_errored=True or restart_errored=True, not both")
+        info = inspect_trainable(trainable)
+        if state["trainable"] != info.name:
+            log.warning(
+                "Restoring %s with trainable %r; the experiment ran %r.",
+                path,
+                info.name,
+                state["trainable"],
+            )
+        space = param_space if param_space is not None else _part(state, "param_space", path)
+        tc = _part(state, "tune_config", path)
+        rc = _part(state, "run_config", path)
+        rc = dataclasses.replace(
+            rc, name=os.path.basename(path), storage_path=os.path.dirname(path)
+        )
+        plan = RestorePlan(resume_unfinished, resume_errored, restart_errored)
+        return cls(
+            trainable,
+            param_space=space,
+            tune_config=tc,
+            run_config=rc,
+            _restore=(path, plan, bool(state.get("configured", True))),
+        )
+
     async def fit(self) -> ResultGrid:
         """Run the experiment and return its :class:`ResultGrid`.
 
@@ -440,9 +608,24 @@ class Tuner:
         spec = self._experiment_spec(name)
         if spec.verbose >= 1:
             _show_atune_logs()
-        controller = Controller(spec, self._executor)
+        restored = None
+        if self._restore is not None:
+            path, plan, _ = self._restore
+            restored = await anyio.to_thread.run_sync(lambda: prepare(path, plan))
+        else:
+            await anyio.to_thread.run_sync(self._save_tuner_state, spec.experiment_path)
+        controller = Controller(spec, self._executor, restored)
         try:
             await controller.run()
+        except anyio.get_cancelled_exc_class():
+            if spec.verbose >= 1:
+                log.warning(
+                    "The experiment was interrupted; its state is saved in %s. To continue "
+                    "it: atune.Tuner.restore(%r, trainable=...).fit()",
+                    spec.experiment_path,
+                    spec.experiment_path,
+                )
+            raise
         finally:
             self._results = ResultGrid(
                 # In creation order (a retried trial may have been queued last).

@@ -128,9 +128,7 @@ async def apply_command(ctl: Controller, command: Command) -> None:
         return
     if isinstance(command, AddTrial):
         if not ctl.stopping:
-            trial = await ctl.add_trial(dict(command.config))
-            if trial is not None:
-                ctl.external.add(trial.trial_id)
+            await ctl.add_trial(dict(command.config), external=True)
         ctl.changed.set()
         return
     trial = ctl.state.table.get(getattr(command, "trial_id", ""))

@@ -37,9 +37,11 @@ from atune._engine import events as E
 from atune._engine.bus import EventBus
 from atune._engine.facade import SchedulerAPI
 from atune._engine.hooks import CallbackHooks
+from atune._engine.journal import JournalSink, JournalState
 from atune._engine.pipeline import ResultPipeline
 from atune._engine.plugins import call_plugin, call_plugin_sync
 from atune._engine.proxy import TrialProxy
+from atune._engine.restore import Restored, capture, install
 from atune._engine.searching import SearcherGate
 from atune._engine.sinks import LoggerSink, ProgressSink
 from atune._engine.spec import (
@@ -64,10 +66,20 @@ log = logging.getLogger("atune")
 class Controller(SchedulerAPI):
     """Runs one experiment. Schedulers and searchers receive it as ``tune_controller``."""
 
-    def __init__(self, spec: ExperimentSpec, executor: Executor) -> None:
+    def __init__(
+        self, spec: ExperimentSpec, executor: Executor, restored: Restored | None = None
+    ) -> None:
         self.spec = spec
         self.executor = executor
-        self.state = ExperimentState(checkpoint_config=spec.checkpoint_config)
+        self.restored = restored
+        if restored is None:
+            self.state = ExperimentState(checkpoint_config=spec.checkpoint_config)
+        else:
+            self.state = ExperimentState(
+                checkpoint_config=spec.checkpoint_config,
+                id_prefix=restored.state.prefix,
+                next_index=restored.state.next_index,
+            )
         self.experiment_id = uuid.uuid4().hex
         self.bus = EventBus()
         self.commands = C.CommandQueue(COMMAND_QUEUE_SIZE)
@@ -79,10 +91,30 @@ class Controller(SchedulerAPI):
         users = [cb for cb in spec.callbacks if not isinstance(cb, LoggerCallback)]
         self.inline_hooks = CallbackHooks(users, table, lambda: self.iteration)
         self._all_hooks = CallbackHooks(spec.callbacks, table, lambda: self.iteration)
-        self.sinks: list[LoggerSink | ProgressSink] = []
+        self.external: set[str] = set()  # added by a command: the searcher does not know
+        self.sinks: list[JournalSink | LoggerSink | ProgressSink] = []
+        written = None
         if loggers:
             hooks = CallbackHooks(loggers, table, lambda: self.iteration)
-            self.sinks.append(LoggerSink(self.bus, hooks, self.fail_experiment))
+            logger_sink = LoggerSink(self.bus, hooks, self.fail_experiment)
+            self.sinks.append(logger_sink)
+            written = logger_sink.written
+        if restored is not None:
+            jstate = restored.state
+        else:
+            jstate = JournalState(
+                spec.experiment_path, spec.checkpoint_config, prefix=table.id_prefix
+            )
+        self.journal = JournalSink(
+            self.bus,
+            jstate,
+            table,
+            lambda: capture(self),
+            self.external,
+            self.fail_experiment,
+            follows=written,
+        )
+        self.sinks.append(self.journal)
         reporter = spec.progress_reporter if spec.verbose >= 1 else None
         if reporter is not None or spec.verbose >= 2:
             self.sinks.append(
@@ -104,11 +136,14 @@ class Controller(SchedulerAPI):
         self._proxies: dict[str, TrialProxy] = {}  # RUNNING trials
         self.idle_finished: list[Trial] = []  # stopped while PENDING/PAUSED, to announce
         self.held_by_command: set[str] = set()  # paused by a command: not started again
-        self.external: set[str] = set()  # added by a command: the searcher does not know
         #: Trials requeued after a failure: their next start continues after it.
         self.requeued: dict[str, bool] = {}
         self._outbox: deque[E.Event] = deque()  # applied, not yet published
-        self.to_delete: list[str] = []
+        #: Checkpoint directories no longer kept, each with the count of events applied
+        #: when it was dropped: deleted once the journal has recorded that far (so a
+        #: restore never looks for a checkpoint that is gone).
+        self.to_delete: list[tuple[int, str]] = []
+        self.applied = 0
         self._warned: set[str] = set()
         self.iteration = 0
         self.start_time = time.time()
@@ -123,8 +158,9 @@ class Controller(SchedulerAPI):
         """Apply ``event``, publish it (after those applied before it), then run the
         user callbacks' hook for it (``inline=False``: the caller does, later)."""
         dropped = self.state.apply(event)
+        self.applied += 1
         if dropped:
-            self.to_delete.extend(dropped)
+            self.to_delete.extend((self.applied, p) for p in dropped)
         if self._outbox:  # events applied before this one go first
             self._outbox.append(event)
             await self.publish_pending()
@@ -135,7 +171,10 @@ class Controller(SchedulerAPI):
 
     def emit_nowait(self, event: E.Event) -> None:
         """:meth:`emit` from sync code: published by the next emit or scheduling step."""
-        self.to_delete.extend(self.state.apply(event))
+        dropped = self.state.apply(event)
+        self.applied += 1
+        if dropped:
+            self.to_delete.extend((self.applied, p) for p in dropped)
         self._outbox.append(event)
         self.changed.set()
 
@@ -146,7 +185,7 @@ class Controller(SchedulerAPI):
 
     def drop_unrecorded(self, items: list[tuple[dict[str, Any], str | None]]) -> None:
         """Results past a decision are never recorded; delete their checkpoints."""
-        self.to_delete.extend(p for _, p in items if p)
+        self.to_delete.extend((0, p) for _, p in items if p)
 
     def fail_experiment(self, exc: BaseException) -> None:
         if self.fatal is None:
@@ -170,6 +209,9 @@ class Controller(SchedulerAPI):
             self.state.pool.total = self.executor.total_resources()
             self.pool.parameters = await self.executor.put(spec.trainable.parameters)
             await anyio.to_thread.run_sync(lambda: os.makedirs(spec.experiment_path, exist_ok=True))
+            if self.restored is not None:
+                await install(self, self.restored)
+            await self.journal.open()
             self.start_time = time.time()
             await self._all_hooks.call(
                 "setup",
@@ -299,10 +341,19 @@ class Controller(SchedulerAPI):
                     f"{type(spec.searcher).__name__}.suggest() must return a config dict, "
                     f"None or FINISHED, got {suggestion!r}"
                 )
-            if not await self.add_trial(suggestion):
+            blob = await self.searcher_gate.state_bytes()
+            if not await self.add_trial(suggestion, searcher_state=blob):
                 return
 
-    async def add_trial(self, config: dict[str, Any]) -> Trial | None:
+    async def add_trial(
+        self,
+        config: dict[str, Any],
+        searcher_state: bytes | None = None,
+        *,
+        external: bool = False,
+    ) -> Trial | None:
+        """Add a PENDING trial running ``config``; None if it cannot be (the experiment
+        then fails). ``external``: not the searcher's (added by a command)."""
         index, trial_id = self.state.table.peek_id()
         try:
             trial = make_trial(self.spec, index, trial_id, config)
@@ -312,7 +363,9 @@ class Controller(SchedulerAPI):
             self.fail_experiment(exc)
             return None
         self.state.table.new_id()  # the id is taken now
-        await self.emit(self.state.add_trial(trial))
+        if external:
+            self.external.add(trial.trial_id)
+        await self.emit(self.state.add_trial(trial, searcher_state))
         await call_plugin(self.spec.scheduler, "on_trial_add", self, trial)
         return trial
 

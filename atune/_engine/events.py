@@ -55,6 +55,9 @@ class TrialAdded(TrialEvent):
 
     kind: ClassVar[str] = "trial_added"
     config: dict[str, Any]
+    #: The searcher's state (pickled) right after it suggested this trial, for the
+    #: journal: the trial and the state that includes it are recorded together.
+    searcher_state: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

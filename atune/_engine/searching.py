@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 
 from atune._engine.plugins import plugin_error
+from atune._util import pickle_any
 from atune.errors import AtuneError
 from atune.search._base import SEARCHER_STATE_FILE, Searcher
 from atune.search._wrappers import call_handler, experiment_state
@@ -42,6 +43,7 @@ class SearcherGate:
         self._warned = False
         #: Does the searcher do anything with results? (Most only learn from the end.)
         self.listens_to_results = _listens_to_results(searcher)
+        self._small = _innermost_is_basic(searcher)
 
     async def call(self, hook: str, *args: Any, **kwargs: Any) -> Any:
         """``searcher.<hook>(...)``; a failure raises PluginError naming the hook.
@@ -70,28 +72,42 @@ class SearcherGate:
             await self._saving.wait()
         if not (self._changes or force):
             return
+        data = await self.state_bytes(_for_save=True)
+        if data is not None:
+            try:
+                await anyio.to_thread.run_sync(self._write, data)
+            except Exception as exc:
+                self._cannot_save(exc)
+
+    async def state_bytes(self, _for_save: bool = False) -> bytes | None:
+        """The searcher's state, pickled while the gate is closed (None: it cannot be).
+
+        A small state (the default random and grid search) is pickled on the loop;
+        any other in a worker thread, so a large model never stalls the loop.
+        """
+        while self._saving is not None:
+            await self._saving.wait()
         self._saving = saving = anyio.Event()
         try:
             while self._active:  # let calls under way finish first
                 self._idle = anyio.Event()
                 await self._idle.wait()
             self._idle = None
-            self._changes = 0
+            if _for_save:
+                self._changes = 0
             try:
                 state = await experiment_state(self.searcher)
+                if self._small:
+                    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+                return await anyio.to_thread.run_sync(pickle_any, state)
             except Exception as exc:
                 self._cannot_save(exc)
-                return
-            try:
-                await anyio.to_thread.run_sync(self._write, state)
-            except Exception as exc:
-                self._cannot_save(exc)
+                return None
         finally:
             self._saving = None
             saving.set()
 
-    def _write(self, state: dict[str, Any]) -> None:
-        data = pickle.dumps(state)
+    def _write(self, data: bytes) -> None:
         tmp = f"{self.path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         with open(tmp, "wb") as f:
             f.write(data)
@@ -105,6 +121,15 @@ class SearcherGate:
                 type(self.searcher).__name__,
                 exc,
             )
+
+
+def _innermost_is_basic(searcher: Any) -> bool:
+    from atune.search._wrappers import _Wrapper
+    from atune.search.basic_variant import BasicVariantGenerator
+
+    while isinstance(searcher, _Wrapper):
+        searcher = searcher.searcher
+    return isinstance(searcher, BasicVariantGenerator)
 
 
 def _listens_to_results(searcher: Any) -> bool:

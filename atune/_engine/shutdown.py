@@ -55,6 +55,7 @@ async def finish(ctl: Controller) -> None:
             await sink.done.wait()
     for sink in ctl.sinks:
         sink.cancel()
+    await delete_dropped(ctl)  # the journal has recorded everything now
     sys.stdout.flush()
 
 

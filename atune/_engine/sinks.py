@@ -21,6 +21,7 @@ them (:meth:`cancel`).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -44,8 +45,34 @@ _CLOCK_EVERY = 256
 _MAX_LINES = 2_048
 
 
+class Watermark:
+    """How many of the bus's events a sink has written out (for another sink to follow).
+
+    The journal records an event only once the loggers have written it to the
+    trials' files, so a trial the journal calls finished always has its whole
+    history on disk, and a checkpoint it records has its results beside it.
+    """
+
+    def __init__(self, value: float = 0) -> None:
+        self.value = value
+        self._moved = anyio.Event()
+
+    def advance(self, value: float) -> None:
+        if value > self.value:
+            self.value = value
+            self._moved.set()
+            self._moved = anyio.Event()
+
+    async def wait_for(self, value: float) -> None:
+        while self.value < value:
+            await self._moved.wait()
+
+
 class _Sink:
     """A shielded task that consumes one subscription until the bus ends it."""
+
+    #: Seconds between two calls of :meth:`_periodic` (at most).
+    interval = FLUSH_INTERVAL_S
 
     def __init__(self, sub: Subscription, on_error: Callable[[BaseException], None]) -> None:
         self._sub = sub
@@ -76,7 +103,7 @@ class _Sink:
             try:
                 event = sub.receive_nowait()
             except anyio.WouldBlock:
-                wait = last + FLUSH_INTERVAL_S - time.monotonic()
+                wait = last + self.interval - time.monotonic()
                 if wait <= 0:
                     await self._tick()
                     last = time.monotonic()
@@ -99,7 +126,7 @@ class _Sink:
                     self._on_error(exc)
                     self._failed = not self._drop(exc.plugin)
             seen += 1
-            if seen % _CLOCK_EVERY == 0 and time.monotonic() - last >= FLUSH_INTERVAL_S:
+            if seen % _CLOCK_EVERY == 0 and time.monotonic() - last >= self.interval:
                 await self._tick()
                 last = time.monotonic()
         await self._tick()
@@ -137,8 +164,18 @@ class LoggerSink(_Sink):
         super().__init__(sub, on_error)
         self._hooks = hooks
         self._unflushed = 0
+        self._received = 0
+        #: Events received and written out by every logger (or given up on).
+        self.written = Watermark()
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            self.written.advance(math.inf)  # nothing more will be written
 
     async def _on_event(self, event: E.Event) -> None:
+        self._received += 1
         if not self._hooks.deliver_now(event):
             await self._hooks.deliver(event)
         self._unflushed += 1
@@ -146,14 +183,18 @@ class LoggerSink(_Sink):
             await self._periodic()
 
     async def _periodic(self) -> None:
+        received = self._received
         if self._unflushed:
             self._unflushed = 0
             await self._hooks.flush()
+        self.written.advance(received)
 
     def _drop(self, plugin: object) -> bool:
         # The other loggers go on writing: what they were given stays recorded.
         self._hooks.remove(plugin)
         self._unflushed += 1  # flush the others at the next tick
+        if not self._hooks.callbacks:
+            self.written.advance(math.inf)  # no logger left to wait for
         return bool(self._hooks.callbacks)
 
 

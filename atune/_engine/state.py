@@ -302,8 +302,9 @@ class ExperimentState:
         total_resources: Mapping[str, float] | None = None,
         checkpoint_config: CheckpointConfig | None = None,
         id_prefix: str | None = None,
+        next_index: int = 0,
     ) -> None:
-        self.table = TrialTable(id_prefix)
+        self.table = TrialTable(id_prefix, next_index)
         self.pool = ResourcePool(total_resources)
         self.book = CheckpointBook(checkpoint_config)
 
@@ -365,12 +366,14 @@ class ExperimentState:
             self.table.move_to_end(trial)
         return []
 
-    def add_trial(self, trial: Trial) -> E.TrialAdded:
+    def add_trial(self, trial: Trial, searcher_state: bytes | None = None) -> E.TrialAdded:
         """Add a new PENDING trial; the event to publish for it."""
         if trial.status != Trial.PENDING:
             raise InvalidTransition(f"a new trial must be PENDING, {trial.name} is {trial.status}")
         self.table.add(trial)
-        return E.TrialAdded(trial_id=trial.trial_id, config=trial.config)
+        return E.TrialAdded(
+            trial_id=trial.trial_id, config=trial.config, searcher_state=searcher_state
+        )
 
     @staticmethod
     def _expect(trial: Trial, event: E.TrialEvent, allowed: frozenset[str]) -> None:

@@ -48,7 +48,11 @@ async def upkeep(ctl: Controller) -> None:
 
 async def delete_dropped(ctl: Controller) -> None:
     if ctl.to_delete:
-        paths, ctl.to_delete = ctl.to_delete, []
+        recorded = ctl.journal.recorded.value
+        paths = [p for i, p in ctl.to_delete if i <= recorded]
+        if not paths:
+            return
+        ctl.to_delete = [(i, p) for i, p in ctl.to_delete if i > recorded]
 
         def _rm() -> None:
             for p in paths:

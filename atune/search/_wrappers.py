@@ -61,6 +61,17 @@ async def experiment_state(searcher: Searcher) -> dict[str, Any]:
     }
 
 
+def restore_experiment_state(searcher: Searcher, state: dict[str, Any]) -> None:
+    """Put ``state`` (made by :func:`experiment_state`) back into ``searcher``."""
+    if not (isinstance(state, dict) and state.get("format") == EXPERIMENT_STATE_FORMAT):
+        raise ValueError("not a state saved by atune")
+    wrappers = list(state["wrappers"])
+    while isinstance(searcher, _Wrapper) and searcher._added_by_tuner and wrappers:
+        searcher.__dict__.update(wrappers.pop(0))
+        searcher = searcher.searcher
+    searcher.set_state(state["searcher"])
+
+
 #: The handlers of a SyncSearcher that run in a worker thread (when ``offload`` is set).
 _OFFLOADED = frozenset({"suggest", "on_trial_complete"})
 
