@@ -237,7 +237,9 @@ class RunConfig:
             ``<trainable name>_<date>`` (``_2``, ``_3``... appended when experiments start
             in the same second, so two never share a directory).
         storage_path: Root directory of experiments (default ``~/atune_results``, or
-            ``$ATUNE_RESULTS_DIR``).
+            ``$ATUNE_RESULTS_DIR``): a local path, a ``file://`` URI, or remote storage
+            (``s3://bucket/path``, ``gs://bucket/path``, any URI pyarrow opens), where
+            the experiment is uploaded as it runs from a local staging copy.
         stop: Stop criteria: a dict (``{"training_iteration": 10}``: stop when any
             field reaches its value), a function ``(trial_id, result) -> bool``, or a
             :class:`~atune.stopper.Stopper`.
@@ -250,6 +252,8 @@ class RunConfig:
         log_to_file: Write each trial's stdout/stderr to files in its directory: True
             (``stdout``/``stderr``), a file name for both, or a pair of names.
         progress_reporter: A :class:`~atune.callbacks.ProgressReporter` for the status.
+        storage_filesystem: A ``pyarrow.fs.FileSystem`` to store the experiment in;
+            ``storage_path`` is then the directory in it (``"bucket/path"``).
     """
 
     name: str | None = None
@@ -261,6 +265,7 @@ class RunConfig:
     failure_config: FailureConfig | None = None
     log_to_file: bool | str | tuple[str, str] = False
     progress_reporter: Any | None = None
+    storage_filesystem: Any | None = None
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str, "a str (a directory name)")
@@ -269,7 +274,7 @@ class RunConfig:
         _check_type(
             "storage_path", self.storage_path, (str, os.PathLike), "a str or os.PathLike directory"
         )
-        if isinstance(self.storage_path, str) and "://" in self.storage_path:
+        if isinstance(self.storage_path, str) and self.storage_path.startswith("file://"):
             object.__setattr__(self, "storage_path", _local_storage(self.storage_path))
         stop = self.stop
         if not (stop is None or isinstance(stop, Mapping) or callable(stop)):
@@ -329,19 +334,13 @@ class RunConfig:
 
 
 def _local_storage(uri: str) -> str:
-    """The directory of a ``file://`` storage URI; a clear error for other schemes."""
+    """The directory of a ``file://`` storage URI."""
     from urllib.parse import unquote, urlparse
 
     parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise ConfigError(
-                f"`storage_path` {uri!r} names the host {parsed.netloc!r}: a file:// URI must "
-                "be local, e.g. 'file:///data/atune_results'"
-            )
-        return unquote(parsed.path)
-    raise ConfigError(
-        f"`storage_path` {uri!r}: {parsed.scheme}:// storage is not supported yet. Give a "
-        "local directory, or on a cluster of several machines a directory every node "
-        "mounts (e.g. an NFS path); file:// URIs work too."
-    )
+    if parsed.netloc not in ("", "localhost"):
+        raise ConfigError(
+            f"`storage_path` {uri!r} names the host {parsed.netloc!r}: a file:// URI must "
+            "be local, e.g. 'file:///data/atune_results'"
+        )
+    return unquote(parsed.path)

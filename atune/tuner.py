@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import pickle
+import shutil
 import signal
 import threading
 import uuid
@@ -28,6 +29,14 @@ from atune._engine.controller import Controller, ExperimentSpec
 from atune._engine.journal import has_journal
 from atune._engine.restore import RestorePlan, prepare
 from atune._executor._serialization import shipped_values, unsendable_value
+from atune._storage import (
+    Storage,
+    check_reachable,
+    download,
+    remote_exists,
+    remote_has_journal,
+    resolve_storage,
+)
 from atune._util import pickle_any
 from atune.callbacks._base import Callback
 from atune.config import (
@@ -36,6 +45,7 @@ from atune.config import (
     FailureConfig,
     RunConfig,
     TuneConfig,
+    _local_storage,
 )
 from atune.errors import AtuneError, ConfigError, ConfigTypeError, SerializationError
 from atune.result_grid import ResultGrid
@@ -184,6 +194,27 @@ def _warn_if_endless(searcher: Searcher, stopper: Any, time_budget_s: float | No
         UserWarning,
         stacklevel=3,
     )
+
+
+def _parent_uri(uri: str) -> str:
+    """``s3://b/x/name?q`` -> ``s3://b/x?q``."""
+    base, sep, query = uri.partition("?")
+    parent = base.rstrip("/").rsplit("/", 1)[0]
+    return parent + sep + query
+
+
+def _experiment_location(path: str | os.PathLike[str], filesystem: Any) -> tuple[Storage, str]:
+    """The storage an experiment directory is in, and its name there."""
+    text = os.fspath(path)
+    if filesystem is None and ("://" not in text or text.startswith("file://")):
+        if text.startswith("file://"):
+            text = _local_storage(text)
+        local = os.path.abspath(os.path.expanduser(text))
+        return Storage(os.path.dirname(local)), os.path.basename(local)
+    base = text.partition("?")[0].rstrip("/")
+    name = base.rsplit("/", 1)[-1]
+    parent = _parent_uri(text) if filesystem is None else base.rsplit("/", 1)[0]
+    return resolve_storage(parent, filesystem, os.path.abspath(DEFAULT_STORAGE_PATH)), name
 
 
 def _load_tuner_state(path: str) -> dict[str, Any]:
@@ -423,6 +454,9 @@ class Tuner:
         self._executor.check_serializable(self._info.trainable, "trainable")
         _check_space_serializable(param_space, self._executor)
         rc = self._run_config
+        self._storage = resolve_storage(
+            rc.storage_path, rc.storage_filesystem, os.path.abspath(DEFAULT_STORAGE_PATH)
+        )
         _check_storage(self._storage_path(), given=rc.storage_path is not None)
         if _restore is None:
             _warn_if_endless(self._searcher, self._stopper, tc.time_budget_seconds)
@@ -431,9 +465,9 @@ class Tuner:
 
     # ------------------------------------------------------------------ running
     def _storage_path(self) -> str:
-        """The absolute storage root: RunConfig.storage_path or the default."""
-        path = self._run_config.storage_path or DEFAULT_STORAGE_PATH
-        return os.path.abspath(os.path.expanduser(os.fspath(path)))
+        """The local root experiments run in: the storage path, or the local staging
+        directory of remote storage."""
+        return self._storage.local_root
 
     def _experiment_spec(self, name: str) -> ExperimentSpec:
         tc, rc = self._tune_config, self._run_config
@@ -451,6 +485,7 @@ class Tuner:
             param_space=self._param_space,
             experiment_name=name,
             experiment_path=os.path.join(storage, name),
+            storage=self._storage,
             searcher=self._searcher,
             scheduler=self._scheduler,
             stopper=self._stopper,
@@ -520,10 +555,18 @@ class Tuner:
         os.replace(tmp, os.path.join(experiment_path, TUNER_STATE_FILE))
 
     @classmethod
-    def can_restore(cls, path: str | os.PathLike[str]) -> bool:
-        """Does ``path`` hold an experiment that :meth:`restore` can continue?"""
-        path = os.path.abspath(os.path.expanduser(os.fspath(path)))
-        return os.path.isfile(os.path.join(path, TUNER_STATE_FILE)) and has_journal(path)
+    def can_restore(
+        cls, path: str | os.PathLike[str], storage_filesystem: Any | None = None
+    ) -> bool:
+        """Does ``path`` (a directory, or a storage URI such as ``s3://bucket/exp``) hold
+        an experiment that :meth:`restore` can continue?"""
+        storage, name = _experiment_location(path, storage_filesystem)
+        if storage.remote:
+            return remote_exists(storage, name, TUNER_STATE_FILE) and remote_has_journal(
+                storage, name
+            )
+        local = os.path.join(storage.local_root, name)
+        return os.path.isfile(os.path.join(local, TUNER_STATE_FILE)) and has_journal(local)
 
     @classmethod
     def restore(
@@ -535,8 +578,13 @@ class Tuner:
         resume_errored: bool = False,
         restart_errored: bool = False,
         param_space: dict[str, Any] | None = None,
+        storage_filesystem: Any | None = None,
     ) -> Tuner:
         """Continue the experiment in ``path`` (its directory) where it stopped.
+
+        ``path`` may be remote storage (``s3://bucket/experiments/name``, or a path in
+        ``storage_filesystem``): the experiment is downloaded into its local staging
+        directory, runs there, and is uploaded back as it goes.
 
         ``fit()`` on the returned Tuner runs what is left: finished trials are never
         run again; unfinished ones continue from their latest checkpoint (from scratch
@@ -553,7 +601,17 @@ class Tuner:
             ...     tuner = atune.Tuner(train, param_space=space, run_config=...)
             >>> results = tuner.fit_sync()                           # doctest: +SKIP
         """
-        path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        path_arg = os.fspath(path)
+        storage, name = _experiment_location(path, storage_filesystem)
+        path = os.path.join(storage.local_root, name)
+        if storage.remote:
+            if not remote_exists(storage, name, TUNER_STATE_FILE):
+                raise AtuneError(
+                    f"{storage.describe(name)} holds no atune experiment (no "
+                    f"{TUNER_STATE_FILE}); Tuner.can_restore(path) tells first."
+                )
+            shutil.rmtree(path, ignore_errors=True)  # the storage's copy is the truth
+            download(storage, name, path)
         state = _load_tuner_state(path)
         if not has_journal(path):
             raise AtuneError(
@@ -573,9 +631,21 @@ class Tuner:
         space = param_space if param_space is not None else _part(state, "param_space", path)
         tc = _part(state, "tune_config", path)
         rc = _part(state, "run_config", path)
-        rc = dataclasses.replace(
-            rc, name=os.path.basename(path), storage_path=os.path.dirname(path)
-        )
+        if storage_filesystem is not None:
+            rc = dataclasses.replace(
+                rc,
+                name=name,
+                storage_path=storage.remote_root,
+                storage_filesystem=storage_filesystem,
+            )
+        elif storage.remote:
+            rc = dataclasses.replace(
+                rc, name=name, storage_path=_parent_uri(path_arg), storage_filesystem=None
+            )
+        else:
+            rc = dataclasses.replace(
+                rc, name=name, storage_path=storage.local_root, storage_filesystem=None
+            )
         plan = RestorePlan(resume_unfinished, resume_errored, restart_errored)
         return cls(
             trainable,
@@ -599,6 +669,8 @@ class Tuner:
                 "to run the experiment again"
             )
         self._fitted = True
+        if self._storage.remote:
+            await anyio.to_thread.run_sync(check_reachable, self._storage)
         name = self._run_config.name
         if not name:
             storage, trainable_name = self._storage_path(), self._info.name
@@ -618,13 +690,13 @@ class Tuner:
         try:
             await controller.run()
         except anyio.get_cancelled_exc_class():
-            if spec.verbose >= 1:
-                log.warning(
-                    "The experiment was interrupted; its state is saved in %s. To continue "
-                    "it: atune.Tuner.restore(%r, trainable=...).fit()",
-                    spec.experiment_path,
-                    spec.experiment_path,
-                )
+            # Said even at verbose=0: losing track of how to continue costs the most.
+            log.warning(
+                "The experiment was interrupted; its state is saved in %s. To continue it: "
+                "atune.Tuner.restore(%r, trainable=...).fit()",
+                spec.experiment_path,
+                spec.experiment_path,
+            )
             raise
         finally:
             self._results = ResultGrid(

@@ -53,6 +53,7 @@ from atune._engine.state import ExperimentState
 from atune._engine.trials import make_trial, unschedulable_error
 from atune._engine.workers import WorkerPool
 from atune._executor._base import Executor
+from atune._storage import RemoteSync
 from atune._trial import Trial
 from atune.callbacks._base import LoggerCallback
 from atune.errors import AtuneError, ClusterDiedError, ConfigError, PluginError
@@ -147,6 +148,9 @@ class Controller(SchedulerAPI):
         self._warned: set[str] = set()
         self.iteration = 0
         self.start_time = time.time()
+        self.remote_sync: RemoteSync | None = None
+        if spec.storage is not None and spec.storage.remote:
+            self.remote_sync = RemoteSync(spec.storage, spec.experiment_path, spec.experiment_name)
 
     @property
     def trials(self) -> list[Trial]:
@@ -249,6 +253,8 @@ class Controller(SchedulerAPI):
         async with anyio.create_task_group() as outer:
             outer.start_soon(upkeep.upkeep, self)
             outer.start_soon(C.read_commands, self)
+            if self.remote_sync is not None:
+                outer.start_soon(upkeep.sync_remote, self.remote_sync)
             async with anyio.create_task_group() as trials:
                 outer.start_soon(self._watch_cluster, trials.cancel_scope)
                 await self._schedule(trials)

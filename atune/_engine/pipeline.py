@@ -15,6 +15,7 @@ The result is then "decided": what the scheduler said applies exactly at it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from atune import result as R
@@ -49,6 +50,10 @@ class ResultPipeline:
     def metric_seen(self) -> bool:
         """Did any trial report the experiment's metric?"""
         return bool(self._metric_seen)
+
+    def saw_metric(self, trials: Iterable[Trial]) -> None:
+        """These trials reported the metric before (a restored experiment)."""
+        self._metric_seen.update(t.trial_id for t in trials)
 
     def trial_saw_metric(self, trial: Trial) -> bool:
         return trial.trial_id in self._metric_seen

@@ -231,6 +231,8 @@ async def install(ctl: Controller, restored: Restored) -> None:
     for trial in restored.resumed:
         ctl.requeued[trial.trial_id] = True  # its loggers rewind to where it continues
     spec = ctl.spec
+    if spec.metric is not None:  # reported before: a trial may end with no new result
+        ctl.pipeline.saw_metric(t for t in restored.trials if spec.metric in t.last_result)
     # The searcher: its state as of the last trial it suggested, then the trials that
     # ended after that, told again.
     if state.searcher is not None:

@@ -12,6 +12,7 @@ from their last hooks.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -22,13 +23,15 @@ from atune._engine import events as E
 from atune._engine.endings import finish_idle_trials
 from atune._engine.plugins import call_plugin
 from atune._engine.proxy import TrialProxy
-from atune._engine.spec import SHUTDOWN_FLUSH_TIMEOUT_S
+from atune._engine.spec import REMOTE_SYNC_TIMEOUT_S, SHUTDOWN_FLUSH_TIMEOUT_S
 from atune._engine.upkeep import delete_dropped
 from atune._trial import Trial
 from atune.errors import ClusterDiedError, PluginError
 
 if TYPE_CHECKING:
     from atune._engine.controller import Controller
+
+log = logging.getLogger("atune")
 
 __all__ = ["finish"]
 
@@ -56,6 +59,16 @@ async def finish(ctl: Controller) -> None:
     for sink in ctl.sinks:
         sink.cancel()
     await delete_dropped(ctl)  # the journal has recorded everything now
+    if ctl.remote_sync is not None:
+        with anyio.move_on_after(REMOTE_SYNC_TIMEOUT_S):
+            await anyio.to_thread.run_sync(ctl.remote_sync.sync, abandon_on_cancel=True)
+        if ctl.remote_sync.last_error is not None and ctl.fatal is None:
+            log.warning(
+                "The last upload of the experiment to its storage failed (%s); the "
+                "experiment is complete in %s.",
+                ctl.remote_sync.last_error,
+                ctl.spec.experiment_path,
+            )
     sys.stdout.flush()
 
 

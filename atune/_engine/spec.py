@@ -45,6 +45,8 @@ MAX_LEN_IDENTIFIER = int(os.environ.get("TUNE_MAX_LEN_IDENTIFIER", "130"))
 #: How long the end of an experiment may spend on each of: the plugins' last hooks
 #: (searcher save, callbacks), and the loggers writing what they still hold.
 SHUTDOWN_FLUSH_TIMEOUT_S = 10.0
+#: How long the end of an experiment waits for its last upload to remote storage.
+REMOTE_SYNC_TIMEOUT_S = 300.0
 #: Commands (stop/pause/resume/add trial, stop experiment) queued at most.
 COMMAND_QUEUE_SIZE = 256
 
@@ -75,6 +77,8 @@ class ExperimentSpec:
     log_to_file: bool | str | tuple[str, str] = False
     total_samples: int | None = None
     chdir_to_trial_dir: bool = True
+    #: Where the experiment is stored (atune._storage.Storage); remote: uploaded to.
+    storage: Any = None
 
     @property
     def class_trainable(self) -> bool:

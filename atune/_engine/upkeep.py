@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from atune._engine.spec import FLUSH_INTERVAL_S, SEARCHER_SAVE_INTERVAL_S
+from atune._storage import SYNC_PERIOD_S, RemoteSync
 from atune.errors import PluginError
 
 if TYPE_CHECKING:
@@ -44,6 +45,13 @@ async def upkeep(ctl: Controller) -> None:
         if time.monotonic() >= next_save:
             next_save = time.monotonic() + SEARCHER_SAVE_INTERVAL_S
             await ctl.searcher_gate.save()
+
+
+async def sync_remote(sync: RemoteSync) -> None:
+    """Upload the experiment to its remote storage every SYNC_PERIOD_S, off the loop."""
+    while True:
+        await anyio.sleep(SYNC_PERIOD_S)
+        await anyio.to_thread.run_sync(sync.sync)
 
 
 async def delete_dropped(ctl: Controller) -> None:

@@ -18,6 +18,7 @@ import anyio
 import pytest
 
 import atune as tune
+from atune._engine import journal as J
 from atune.errors import AtuneError
 
 STEPS = 12
@@ -38,7 +39,9 @@ def counter(config):
         d = tempfile.mkdtemp()
         with open(os.path.join(d, "i.txt"), "w") as f:
             f.write(str(i))
-        tune.report({"i": i, "score": config["x"] * i}, checkpoint=tune.Checkpoint.from_directory(d))
+        tune.report(
+            {"i": i, "score": config["x"] * i}, checkpoint=tune.Checkpoint.from_directory(d)
+        )
 
 
 def _tuner(storage: str, name: str, space: dict, **tc) -> tune.Tuner:
@@ -55,18 +58,23 @@ def _tuner(storage: str, name: str, space: dict, **tc) -> tune.Tuner:
     )
 
 
-async def _interrupt_after(tuner: tune.Tuner, results_wanted: int, path: Path) -> None:
-    """Run fit() and cancel it once ``results_wanted`` results are in the trials' files."""
+async def _interrupt_after(
+    tuner: tune.Tuner, results_wanted: int, path: Path, *, finished: int = 0
+) -> None:
+    """Run fit() and cancel it once ``results_wanted`` results are in the trials' files
+    (and ``finished`` trials have all their results)."""
 
-    def recorded() -> int:
-        return sum(
-            len(p.read_text().splitlines()) for p in path.glob("*/result.json") if p.exists()
-        )
+    def rows() -> list[int]:
+        return [len(p.read_text().splitlines()) for p in path.glob("*/result.json")]
+
+    def ready() -> bool:
+        counts = rows()
+        return sum(counts) >= results_wanted and counts.count(STEPS) >= finished
 
     with anyio.move_on_after(120):
         async with anyio.create_task_group() as tg:
             tg.start_soon(tuner.fit)
-            while recorded() < results_wanted:
+            while not ready():
                 await anyio.sleep(0.05)
             tg.cancel_scope.cancel()
 
@@ -206,3 +214,46 @@ def test_a_moved_experiment_directory_restores(storage: str, tmp_path: Path) -> 
     assert result.error is None
     assert result.path.startswith(str(target))
     assert _starts(result.path) == [0, 3]
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "pbt"])
+async def test_a_scheduler_continues_with_its_state(storage: str, scheduler: str) -> None:
+    from atune.schedulers import ASHAScheduler, PopulationBasedTraining
+
+    sched = (
+        ASHAScheduler(max_t=STEPS, grace_period=2, reduction_factor=2)
+        if scheduler == "asha"
+        else PopulationBasedTraining(
+            time_attr="training_iteration",
+            perturbation_interval=4,
+            hyperparam_mutations={"x": tune.uniform(0.5, 6)},
+            seed=1,
+        )
+    )
+    space = {"x": tune.grid_search([1, 2, 3, 4]), "sleep": 0.05}
+    tuner = _tuner(storage, scheduler, space, scheduler=sched, max_concurrent_trials=2)
+    path = Path(storage) / scheduler
+    await _interrupt_after(tuner, STEPS + 4, path, finished=1)
+    at_cut, _ = J.load(str(path))
+    # Finished before the cut: they never report again, so only the saved state
+    # of the scheduler can know them.
+    seen = [i for i in at_cut.order if at_cut.trials[i]["status"] == "TERMINATED"]
+    assert seen
+    restored = tune.Tuner.restore(str(path), counter)
+    grid = await restored.fit()
+    assert len(grid) == 4 and not grid.errors
+    for result in grid:
+        rows = _rows(result.path)
+        its = [r["training_iteration"] for r in rows]
+        assert its == list(range(1, len(its) + 1)), its  # one history, no gap
+    # The scheduler that ran on is the one saved, with what it knew of the first run's
+    # trials (a fresh one would know only the trials re-added to it).
+    state, _ = J.load(str(path))
+    back = J.loads_with_trials(state.scheduler, {}, None)
+    assert type(back) is type(sched)
+    for trial_id in seen:
+        if scheduler == "asha":
+            assert any(trial_id in recorded for b in back._brackets for _, recorded in b.rungs)
+        else:
+            assert back._state[trial_id].last_score is not None
+            assert trial_id in back._gone

@@ -87,6 +87,7 @@ def cell():
         for p in glob.glob(os.path.join(grid.experiment_path, "*", "result.json"))
     )
     print("SAVED", len(grid), saved, flush=True)
+    print("RESTORABLE", tune.Tuner.can_restore(grid.experiment_path), flush=True)
 
 
 if MODE == "script":
@@ -201,6 +202,10 @@ def check_stopped_and_saved(script: Script) -> None:
     assert trials == 2 and saved > 0, script.explain()  # the results so far are on disk
     assert "END" in script.stdout(), script.explain()
     assert script.proc.returncode == 0, script.explain()
+    # It says how to continue, and the experiment can be.
+    assert script.marker("RESTORABLE") == ["True"], script.explain()
+    path = script.dir / "results" / "endless"
+    assert f"atune.Tuner.restore({str(path)!r}, trainable=...)" in script.stderr(), script.explain()
 
 
 def test_ctrl_c_in_a_script_stops_the_experiment(start_script):
