@@ -20,6 +20,7 @@ from atune.callbacks import (
 from atune.checkpoint import Checkpoint
 from atune.config import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
 from atune.errors import AtuneError, ConfigError, TuneError
+from atune.placement_groups import PlacementGroupFactory
 from atune.result_grid import Result, ResultGrid
 from atune.schedulers import create_scheduler
 from atune.search import create_searcher
@@ -56,6 +57,7 @@ __all__ = [
     "FailureConfig",
     "JsonLoggerCallback",
     "LoggerCallback",
+    "PlacementGroupFactory",
     "ProgressReporter",
     "Result",
     "ResultGrid",

@@ -60,6 +60,8 @@ class Trial:
     restore_from: Checkpoint | None = None
     #: Checkpoints still kept on disk, oldest first, each with the metrics it came with.
     checkpoints: list[tuple[Checkpoint, dict[str, Any]]] = field(default_factory=list)
+    #: Bundles of a trial that runs its own workers (``resources`` is their sum).
+    placement_group_factory: Any = None
 
     @property
     def name(self) -> str:

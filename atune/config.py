@@ -276,6 +276,14 @@ class RunConfig:
         )
         if isinstance(self.storage_path, str) and self.storage_path.startswith("file://"):
             object.__setattr__(self, "storage_path", _local_storage(self.storage_path))
+        if self.storage_filesystem is not None:
+            import pyarrow.fs
+
+            if not isinstance(self.storage_filesystem, pyarrow.fs.FileSystem):
+                raise ConfigTypeError(
+                    "`storage_filesystem` must be a pyarrow.fs.FileSystem (e.g. "
+                    f"pyarrow.fs.S3FileSystem(...)), got {self.storage_filesystem!r}"
+                )
         stop = self.stop
         if not (stop is None or isinstance(stop, Mapping) or callable(stop)):
             raise ConfigTypeError(

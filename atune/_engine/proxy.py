@@ -201,6 +201,7 @@ class TrialProxy:
             chdir=spec.chdir_to_trial_dir,
             lockstep=spec.lockstep,
             keep_for_reuse=spec.class_trainable,
+            placement=trial.placement_group_factory,
             sync_point=spec.scheduler.sync_point(trial),
         )
 

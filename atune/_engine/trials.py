@@ -10,8 +10,9 @@ from typing import Any
 from atune._engine.spec import MAX_LEN_IDENTIFIER, ExperimentSpec
 from atune._trial import Trial
 from atune.errors import ConfigError
+from atune.placement_groups import PlacementGroupFactory
 from atune.search.variant_generator import flatten_suggested, format_vars
-from atune.trainable.util import resolve_resources
+from atune.trainable.util import normalize_resources, resource_request
 
 __all__ = ["make_trial", "unschedulable_error"]
 
@@ -19,6 +20,7 @@ __all__ = ["make_trial", "unschedulable_error"]
 def make_trial(spec: ExperimentSpec, index: int, trial_id: str, config: dict[str, Any]) -> Trial:
     """The PENDING trial number ``index`` of the experiment, running ``config``."""
     evaluated = flatten_suggested(spec.param_space, config)
+    request = resource_request(spec.trainable, config, None)
     tag = format_vars(evaluated)
     trial = Trial(
         trial_id=trial_id,
@@ -26,8 +28,10 @@ def make_trial(spec: ExperimentSpec, index: int, trial_id: str, config: dict[str
         config=config,
         experiment_tag=f"{index}_{tag}" if tag else str(index),
         evaluated_params=evaluated,
-        resources=resolve_resources(spec.trainable, config, None),
+        resources=normalize_resources(request),
     )
+    if isinstance(request, PlacementGroupFactory):
+        trial.placement_group_factory = request
     if spec.trial_name_creator is not None:
         trial.custom_name = str(spec.trial_name_creator(trial))
     if spec.trial_dirname_creator is not None:

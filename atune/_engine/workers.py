@@ -24,7 +24,12 @@ class WorkerPool:
         self.parameters: Any = None  # what executor.put returned for with_parameters
 
     async def acquire(self, spec: WorkerSpec, resources: dict[str, float]) -> TrialHandle:
-        matching = [w for w in self._idle if w.resources == resources]
+        shape = spec.placement.key() if spec.placement is not None else None
+        matching = [
+            w
+            for w in self._idle
+            if w.resources == resources and getattr(w, "placement", None) == shape
+        ]
         if matching:
             # The trial's own previous worker first: it keeps the trial's Trainable.
             idle = min(matching, key=lambda w: w.name != spec.trial_name)

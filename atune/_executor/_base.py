@@ -50,6 +50,9 @@ class WorkerSpec:
     sync_point: tuple[str, float] | None = None
     #: Keep a class trainable alive after the trial for reset_config() (reuse_actors).
     keep_for_reuse: bool = False
+    #: A PlacementGroupFactory: the worker runs in its first bundle of a placement
+    #: group made for the trial (Ray executor only).
+    placement: Any = None
 
 
 @dataclass
@@ -167,6 +170,8 @@ class WorkerHandle(abc.ABC, Generic[E]):
     def __init__(self, resources: dict[str, float], name: str, executor: E) -> None:
         self._executor = executor
         self.resources = resources
+        #: The placement group's shape (PlacementGroupFactory.key()), if in one.
+        self.placement: Any = None
         self.info: dict[str, Any] = {}
         #: Name of the trial the worker runs (or ran last).
         self.name = name

@@ -28,7 +28,7 @@ import anyio
 
 from atune._executor._base import TrialHandle, WorkerExecutor, WorkerHandle, WorkerSpec
 from atune._executor._worker import STOP_GRACE_S, TrialWorker
-from atune.errors import AtuneError
+from atune.errors import AtuneError, ConfigError
 
 __all__ = ["LocalExecutor", "LocalTrialHandle"]
 
@@ -167,6 +167,11 @@ class LocalExecutor(WorkerExecutor):
     async def launch(
         self, spec: WorkerSpec, resources: dict[str, float], parameters: Any
     ) -> LocalTrialHandle:
+        if spec.placement is not None:
+            raise ConfigError(
+                f"trial {spec.trial_name} asks for a PlacementGroupFactory, which needs Ray: "
+                "use the default executor (TuneConfig(executor='ray'))"
+            )
         # The exception object itself reaches the driver: nothing to pickle.
         worker = TrialWorker(pickle_errors=False)
         handle = LocalTrialHandle(worker, resources, spec.trial_name, self)

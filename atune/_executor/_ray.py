@@ -15,6 +15,7 @@ import anyio
 import ray
 import ray.cloudpickle
 from ray.exceptions import RayActorError, RayError, RaySystemError, RayTaskError
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from atune._executor import _serialization
 from atune._executor._base import Batch, WorkerExecutor, WorkerHandle, WorkerSpec
@@ -120,6 +121,8 @@ class RayTrialHandle(WorkerHandle["RayExecutor"]):
     ) -> None:
         super().__init__(resources, name, executor)
         self._actor = actor
+        #: The trial's placement group (a PlacementGroupFactory), removed with the actor.
+        self.group: Any = None
 
     async def _request(self, method: str, *args: Any) -> Any:
         self._executor.check_alive()
@@ -150,6 +153,17 @@ class RayTrialHandle(WorkerHandle["RayExecutor"]):
             ray.kill(self._actor, no_restart=True)
         except (RayError, ValueError):  # already dead
             pass
+        if self.group is not None:
+            group, self.group = self.group, None
+            _remove_group(group)
+
+
+def _remove_group(group: Any) -> None:
+    """Give a trial's placement group back to the cluster (never blocks for long)."""
+    try:
+        ray.util.remove_placement_group(group)
+    except Exception:  # the cluster is gone, or the group was removed already
+        pass
 
 
 class RayExecutor(WorkerExecutor):
@@ -226,19 +240,29 @@ class RayExecutor(WorkerExecutor):
     async def launch(
         self, spec: WorkerSpec, resources: dict[str, float], parameters: Any
     ) -> RayTrialHandle:
-        custom = {k: v for k, v in resources.items() if k not in ("CPU", "GPU", "memory")}
+        own = resources if spec.placement is None else spec.placement.head_bundle
+        custom = {k: v for k, v in own.items() if k not in ("CPU", "GPU", "memory")}
         options: dict[str, Any] = {
-            "num_cpus": resources.get("CPU", 0.0),
-            "num_gpus": resources.get("GPU", 0.0),
+            "num_cpus": own.get("CPU", 0.0),
+            "num_gpus": own.get("GPU", 0.0),
             "max_concurrency": _ACTOR_MAX_CONCURRENCY,
             "max_restarts": 0,
         }
-        if resources.get("memory"):
-            options["memory"] = resources["memory"]
+        if own.get("memory"):
+            options["memory"] = own["memory"]
         if custom:
             options["resources"] = custom
 
         self.check_alive()
+        group = None
+        if spec.placement is not None:
+            group = await self._placement_group(spec)
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                placement_group=group,
+                # An empty head bundle is not in the group: the worker takes nothing.
+                placement_group_bundle_index=-1 if spec.placement.head_bundle_is_empty else 0,
+                placement_group_capture_child_tasks=True,
+            )
 
         def _submit() -> tuple[Any, Any]:
             # Creating the first actor exports its class (~100 ms) and submitting
@@ -248,12 +272,33 @@ class RayExecutor(WorkerExecutor):
 
         try:
             actor, started = await anyio.to_thread.run_sync(_submit, abandon_on_cancel=True)
-        except (AtuneError, anyio.get_cancelled_exc_class()):
-            raise
-        except Exception as exc:
+        except BaseException as exc:
+            if group is not None:
+                _remove_group(group)
+            if isinstance(exc, (AtuneError, anyio.get_cancelled_exc_class())):
+                raise
+            if not isinstance(exc, Exception):
+                raise
             raise self._cannot_submit(spec, exc) from exc
         handle = RayTrialHandle(actor, resources, spec.trial_name, self)
+        if group is not None:
+            handle.group = group
+            handle.placement = spec.placement.key()
         return await self._track(handle, _await(started, spec.trial_name))
+
+    async def _placement_group(self, spec: WorkerSpec) -> Any:
+        """The trial's placement group, once Ray has reserved all its bundles."""
+        pgf = spec.placement
+        group = await anyio.to_thread.run_sync(
+            lambda: ray.util.placement_group(pgf.bundles, strategy=pgf.strategy),
+            abandon_on_cancel=True,
+        )
+        try:
+            await _await(group.ready(), spec.trial_name)
+        except BaseException:
+            _remove_group(group)
+            raise
+        return group
 
     def _cannot_submit(self, spec: WorkerSpec, exc: BaseException) -> AtuneError:
         """What failed when Ray could not take a trial's actor: say which object, and why."""

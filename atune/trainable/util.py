@@ -212,8 +212,9 @@ def with_resources(trainable: Any, resources: Resources) -> Any:
     Args:
         trainable: A function or :class:`Trainable` subclass.
         resources: A dict such as ``{"cpu": 2, "gpu": 1, "memory": 2e9, "my_res": 1}``
-            (fractions allowed), or a callable that takes the trial's config and returns
-            such a dict (``spec.config.x`` attribute access works too).
+            (fractions allowed), a :class:`~atune.PlacementGroupFactory` (bundles for a
+            trial that starts its own Ray workers), or a callable that takes the trial's
+            config and returns either (``spec.config.x`` attribute access works too).
 
     Returns:
         For a function, a new function with the same name and signature (a plain
@@ -221,10 +222,12 @@ def with_resources(trainable: Any, resources: Resources) -> Any:
         unchanged, whereas Ray Tune sets an attribute on it); for a class, a subclass
         whose ``default_resource_request`` returns ``resources``, as in Ray Tune.
     """
-    if not (isinstance(resources, Mapping) or callable(resources)):
+    from atune.placement_groups import PlacementGroupFactory
+
+    if not (isinstance(resources, (Mapping, PlacementGroupFactory)) or callable(resources)):
         raise ConfigTypeError(
-            "`resources` must be a dict like {'cpu': 1} or a callable of the config, "
-            f"got {type(resources).__name__}"
+            "`resources` must be a dict like {'cpu': 1}, an atune.PlacementGroupFactory, "
+            f"or a callable of the config returning one, got {type(resources).__name__}"
         )
     if isinstance(resources, Mapping):
         normalize_resources(resources)  # validate now, at construction
@@ -235,11 +238,16 @@ def with_resources(trainable: Any, resources: Resources) -> Any:
 _ALIASES = {"cpu": "CPU", "gpu": "GPU", "CPU": "CPU", "GPU": "GPU", "memory": "memory"}
 
 
-def normalize_resources(resources: Mapping[str, Any]) -> dict[str, float]:
+def normalize_resources(resources: Any) -> dict[str, float]:
     """Turn ``{"cpu": 1, "gpu": 0, "extra_cpu": 2, "custom": 1}`` into Ray's resource names.
 
-    ``extra_cpu``/``extra_gpu`` (0.7) are added to the CPU/GPU request.
+    ``extra_cpu``/``extra_gpu`` (0.7) are added to the CPU/GPU request; a
+    PlacementGroupFactory gives the sum of its bundles.
     """
+    from atune.placement_groups import PlacementGroupFactory
+
+    if isinstance(resources, PlacementGroupFactory):
+        return resources.required_resources
     if not isinstance(resources, Mapping):
         raise ConfigTypeError(
             f"resources must be a dict like {{'cpu': 1, 'gpu': 0}}, got {resources!r}"
@@ -273,15 +281,28 @@ class _AttrDict(dict[str, Any]):
         return _AttrDict(value) if isinstance(value, dict) else value
 
 
-def resolve_resources(
+def resource_request(
     info: TrainableInfo, config: dict[str, Any], default: Mapping[str, float] | None
-) -> dict[str, float]:
-    """The resources one trial with ``config`` asks for."""
-    request: Mapping[str, Any] | None = None
+) -> Any:
+    """What one trial with ``config`` asks for: a resource dict or a PlacementGroupFactory."""
+    from atune.placement_groups import PlacementGroupFactory
+
+    request: Any = None
     if info.resources is not None:
-        request = info.resources(_AttrDict(config)) if callable(info.resources) else info.resources
+        request = (
+            info.resources
+            if isinstance(info.resources, (Mapping, PlacementGroupFactory))
+            else info.resources(_AttrDict(config))
+        )
     elif info.kind == "class":
         request = info.trainable.default_resource_request(config)
     if request is None:
         request = default if default is not None else {"CPU": 1.0}
-    return normalize_resources(request)
+    return request
+
+
+def resolve_resources(
+    info: TrainableInfo, config: dict[str, Any], default: Mapping[str, float] | None
+) -> dict[str, float]:
+    """The resources one trial with ``config`` takes from the cluster (all bundles)."""
+    return normalize_resources(resource_request(info, config, default))

@@ -98,9 +98,7 @@ def _tuner(storage_path: str, name: str, space: dict, **rc) -> tune.Tuner:
 
 def _remote_files(fs, root: str) -> dict[str, int]:
     infos = fs.get_file_info(pyarrow_fs.FileSelector(root, recursive=True))
-    return {
-        i.path[len(root) + 1 :]: i.size for i in infos if i.type == pyarrow_fs.FileType.File
-    }
+    return {i.path[len(root) + 1 :]: i.size for i in infos if i.type == pyarrow_fs.FileType.File}
 
 
 def _read(fs, path: str) -> str:

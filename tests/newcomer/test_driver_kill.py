@@ -161,7 +161,7 @@ def test_driver_killed_at_random_moments_always_completes(tmp_path: Path, seed: 
                     (d / "result.json").read_text(),
                 )
     assert kills >= 1, "no round was killed: the test proved nothing"
-    state, warnings = J.load(str(exp))
+    state, _ = J.load(str(exp))
     assert len(state.order) == TRIALS, state.order
     for trial_id in state.order:
         rec = state.trials[trial_id]

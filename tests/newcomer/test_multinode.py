@@ -88,3 +88,49 @@ def test_trials_of_a_lost_node_complete_from_checkpoints_on_the_survivor(run_scr
     # Two trials ran on the worker node before it went, and moved to the head node.
     moved = [t for t in trials if removed in t["nodes"]]
     assert len(moved) == 2 and all(len(t["nodes"]) == 2 for t in moved), run.explain()
+
+
+def test_a_trial_spreads_its_own_workers_over_the_nodes(run_script):
+    # STRICT_SPREAD: one bundle per node; the trainable reserves nothing (an empty head
+    # bundle), so its two workers, running at once, take one bundle each: two nodes.
+    run = run_script(
+        """
+        import ray
+        from ray.cluster_utils import Cluster
+        import atune as tune
+
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+        cluster.add_node(num_cpus=2)
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+        cluster.wait_for_nodes()
+
+        @ray.remote(num_cpus=1)
+        def where():
+            import time
+
+            time.sleep(1.0)  # both run at once, one in each bundle
+            return ray.get_runtime_context().get_node_id()
+
+        def train(config):
+            nodes = ray.get([where.remote(), where.remote()])
+            me = ray.get_runtime_context().get_node_id()
+            tune.report({"nodes": sorted(set(nodes)), "me": me})
+
+        pgf = tune.PlacementGroupFactory([{}, {"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD")
+        grid = tune.Tuner(
+            tune.with_resources(train, pgf),
+            param_space={"x": tune.grid_search([1, 2])},
+            run_config=tune.RunConfig(verbose=0),
+        ).fit_sync()
+        assert not grid.errors, grid.errors
+        all_nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        for r in grid:
+            assert set(r.metrics["nodes"]) == all_nodes, (r.metrics, all_nodes)
+        print("SPREAD", len(all_nodes), flush=True)
+        ray.shutdown()
+        cluster.shutdown()
+        """,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.explain()
+    assert "SPREAD 2" in run.stdout, run.explain()

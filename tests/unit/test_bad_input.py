@@ -212,13 +212,36 @@ def test_a_file_uri_storage_path_is_its_local_directory(tmp_path):
     assert config.storage_path == f"{tmp_path}/my results"
 
 
-@pytest.mark.parametrize("uri", ["s3://bucket/experiments", "gs://bucket/x", "hdfs://nn/x"])
-def test_a_remote_storage_uri_says_it_is_not_supported_and_what_works(uri):
-    with pytest.raises(ConfigError) as info:
-        tune.RunConfig(storage_path=uri)
-    message = str(info.value)
-    assert message.startswith(f"`storage_path` {uri!r}: {uri.split(':')[0]}:// storage")
-    assert "not supported yet" in message and "every node mounts" in message
+def test_a_remote_storage_uri_runs_in_a_local_staging_copy(tmp_path):
+    from atune._storage import resolve_storage
+
+    uri = "s3://bucket/experiments?region=us-east-1&endpoint_override=127.0.0.1:9&scheme=http"
+    storage = resolve_storage(uri, None, str(tmp_path))
+    assert storage.remote and storage.remote_root == "bucket/experiments"
+    assert storage.local_root.startswith(str(tmp_path / "_staging"))
+    assert storage.describe("exp") == "s3://bucket/experiments/exp"
+    # The same storage gets the same staging directory (a restore finds it again).
+    assert resolve_storage(uri, None, str(tmp_path)).local_root == storage.local_root
+
+
+def test_storage_filesystem_needs_a_path_in_it(tmp_path):
+    import pyarrow.fs
+
+    from atune._storage import resolve_storage
+
+    fs = pyarrow.fs.SubTreeFileSystem(str(tmp_path), pyarrow.fs.LocalFileSystem())
+    with pytest.raises(ConfigError, match="needs `storage_path`"):
+        resolve_storage(None, fs, str(tmp_path))
+    storage = resolve_storage("runs", fs, str(tmp_path))
+    assert storage.remote and storage.remote_root == "runs"
+
+
+def test_a_storage_uri_pyarrow_cannot_open_is_a_config_error(tmp_path):
+    from atune._storage import resolve_storage
+
+    with pytest.raises(ConfigError, match="cannot be opened as a filesystem") as info:
+        resolve_storage("nosuch://bucket/x", None, str(tmp_path))
+    assert "storage_filesystem=" in str(info.value)
 
 
 def test_a_file_uri_of_another_host_is_refused():

@@ -76,6 +76,7 @@ WRONG_TYPES = [
     (atune.RunConfig, "failure_config", 3, "a FailureConfig"),
     (atune.RunConfig, "log_to_file", 5, "a bool, a file name"),
     (atune.RunConfig, "progress_reporter", "cli", "an atune.ProgressReporter"),
+    (atune.RunConfig, "storage_filesystem", "s3", "a pyarrow.fs.FileSystem"),
     (atune.CheckpointConfig, "num_to_keep", "2", "an int"),
     (atune.CheckpointConfig, "checkpoint_score_attribute", 3, "a str"),
     (atune.CheckpointConfig, "checkpoint_score_order", 1, "'max' or 'min'"),
@@ -233,7 +234,8 @@ def test_public_surface_is_pinned():
     assert set(atune.__all__) == {
         "AtuneError", "CLIReporter", "CSVLoggerCallback", "Callback", "Checkpoint",
         "CheckpointConfig", "ConfigError", "FailureConfig", "JsonLoggerCallback",
-        "LoggerCallback", "ProgressReporter", "Result", "ResultGrid", "RunConfig", "Stopper",
+        "LoggerCallback", "PlacementGroupFactory", "ProgressReporter", "Result", "ResultGrid",
+        "RunConfig", "Stopper",
         "TBXLoggerCallback", "Trainable", "Trial", "TuneConfig", "TuneContext", "TuneError",
         "Tuner", "__version__", "choice", "create_scheduler", "create_searcher",
         "get_checkpoint", "get_context", "get_trial_resources",

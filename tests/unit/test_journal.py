@@ -106,7 +106,7 @@ def test_no_readable_snapshot_is_refused_with_the_file_named(tmp_path: Path) -> 
     _write(tmp_path, 1, _empty(tmp_path), [])
     snap = tmp_path / J.JOURNAL_DIR / "snapshot-000001.msgpack"
     snap.write_bytes(b"\x00\x00\x00\x05garbage")
-    with pytest.raises(AtuneError, match="snapshot-000001.msgpack") as info:
+    with pytest.raises(AtuneError, match=r"snapshot-000001\.msgpack") as info:
         J.load(str(tmp_path))
     assert "ResultGrid.from_path" in str(info.value)
 
