@@ -8,6 +8,7 @@ cheap to build and only the analyses that need history touch the disk.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -141,7 +142,9 @@ class Result:
 
         Reads the metrics from the last line of ``result.json``, the config from
         ``params.json`` (else from the metrics), the checkpoints from the
-        ``checkpoint_<n>`` subdirectories and the error from ``error.txt``.
+        ``checkpoint_<n>`` subdirectories (``best_checkpoints`` ordered by the score the
+        experiment kept them by, best last, when its journal is beside the trial) and
+        the error from ``error.txt``.
 
         Args:
             path: A trial directory.
@@ -169,7 +172,7 @@ class Result:
             metrics=metrics,
             config=config,
             checkpoint=checkpoints[-1][0] if checkpoints else None,
-            best_checkpoints=checkpoints,
+            best_checkpoints=_by_score(os.path.dirname(path), checkpoints),
             path=path,
             error=_read_error(path),
         )
@@ -180,6 +183,25 @@ class Result:
         if self.checkpoint is not None:
             text += f", checkpoint={self.checkpoint!r}"
         return text + ")"
+
+
+def _by_score(
+    experiment_path: str, checkpoints: list[tuple[Checkpoint, dict[str, Any]]]
+) -> list[tuple[Checkpoint, dict[str, Any]]]:
+    """Order a trial's checkpoints as the run did (by its checkpoint score, best last),
+    when its experiment's journal says which score that was; else oldest first."""
+    if len(checkpoints) < 2:
+        return checkpoints
+    from atune._engine.journal import checkpoint_config_of
+    from atune._engine.state import CheckpointBook
+
+    config = checkpoint_config_of(experiment_path)
+    if config is None or config.checkpoint_score_attribute is None:
+        return checkpoints
+    book = CheckpointBook(dataclasses.replace(config, num_to_keep=None))
+    for checkpoint, metrics in checkpoints:
+        book.record("trial", checkpoint, metrics)
+    return book.best("trial")
 
 
 class ResultGrid:

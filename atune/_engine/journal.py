@@ -32,6 +32,7 @@ reference (its id), so they point at the restored trials.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
@@ -423,6 +424,34 @@ def _fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@functools.lru_cache(maxsize=32)
+def _checkpoint_config_cached(snapshot: str, size: int, mtime: int) -> CheckpointConfig | None:
+    records, damage = read_frames(snapshot)
+    if damage is not None or len(records) != 1 or not isinstance(records[0], dict):
+        return None
+    try:
+        num, attr, order = records[0]["checkpoint_config"]
+        return CheckpointConfig(
+            num_to_keep=num, checkpoint_score_attribute=attr, checkpoint_score_order=order
+        )
+    except Exception:
+        return None
+
+
+def checkpoint_config_of(experiment_path: str) -> CheckpointConfig | None:
+    """The CheckpointConfig an experiment ran with, from its newest snapshot (or None)."""
+    directory = _journal_dir(experiment_path)
+    snaps, _ = _listing(directory)
+    if not snaps:
+        return None
+    path = _snapshot_path(directory, snaps[-1])
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _checkpoint_config_cached(path, st.st_size, st.st_mtime_ns)
 
 
 def load(experiment_path: str) -> tuple[JournalState, list[str]]:

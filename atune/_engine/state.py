@@ -211,6 +211,13 @@ class CheckpointBook:
             kept.sort(key=lambda pair: (self._score(pair[1]), pair[0]))
         return [(k.checkpoint, k.result) for _, k in kept]
 
+    def result_at(self, trial_id: str, iteration: int) -> dict[str, Any]:
+        """The result a kept checkpoint of the trial was taken with at ``iteration``."""
+        for k in reversed(self._kept.get(trial_id, ())):
+            if k.iteration == iteration:
+                return k.result
+        return {}
+
     def owns(self, trial_id: str, checkpoint: Checkpoint) -> bool:
         return any(k.checkpoint == checkpoint for k in self._kept.get(trial_id, ()))
 
@@ -349,6 +356,9 @@ class ExperimentState:
             return []
         if isinstance(event, E.TrialWorkerStarted):
             self._expect(trial, event, frozenset({Trial.RUNNING}))
+            if event.after_failure:  # the history continues from start_iteration
+                trial.num_results = event.start_iteration
+                trial.last_result = self.book.result_at(trial.trial_id, event.start_iteration)
             return []
         if isinstance(event, E.TrialRetrying):
             self._expect(trial, event, frozenset({Trial.RUNNING}))

@@ -66,7 +66,7 @@ def test_the_pool_counts_every_bundle(storage):
         run_config=tune.RunConfig(storage_path=storage, verbose=0),
     ).fit_sync()
     assert not grid.errors
-    (a0, a1), (b0, _) = sorted((r.metrics["t0"], r.metrics["t1"]) for r in grid)
+    (_, a1), (b0, _) = sorted((r.metrics["t0"], r.metrics["t1"]) for r in grid)
     assert a1 <= b0, "two 3-CPU trials ran at once on 4 CPUs"
 
 

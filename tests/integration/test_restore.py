@@ -242,10 +242,10 @@ async def test_a_scheduler_continues_with_its_state(storage: str, scheduler: str
     restored = tune.Tuner.restore(str(path), counter)
     grid = await restored.fit()
     assert len(grid) == 4 and not grid.errors
-    for result in grid:
-        rows = _rows(result.path)
-        its = [r["training_iteration"] for r in rows]
-        assert its == list(range(1, len(its) + 1)), its  # one history, no gap
+    if scheduler == "asha":  # (a PBT exploit continues from the donor's iteration)
+        for result in grid:
+            its = [r["training_iteration"] for r in _rows(result.path)]
+            assert its == list(range(1, len(its) + 1)), its  # one history, no gap
     # The scheduler that ran on is the one saved, with what it knew of the first run's
     # trials (a fresh one would know only the trials re-added to it).
     state, _ = J.load(str(path))

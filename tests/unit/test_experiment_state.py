@@ -622,3 +622,35 @@ def test_the_best_n_are_kept_by_score_plus_the_latest_as_in_ray_tune() -> None:
     assert [r["score"] for _, r in book.best("t")] == [2, 7, 9]  # worst first, best last
     assert book.latest("t") == Checkpoint("/c/2")
     assert sorted(dropped) == ["/c/1", "/c/3", "/c/5"]
+
+
+def test_a_retry_rewinds_the_trial_to_the_checkpoint_it_continues_from():
+    state = ExperimentState({"CPU": 1.0})
+    trial = Trial(trial_id="abcde_00000", trainable_name="t", config={})
+    state.add_trial(trial)
+    state.apply(E.TrialStarted(trial_id=trial.trial_id, resources={"CPU": 1.0}))
+    for i in range(1, 6):
+        state.apply(E.ResultRecorded(trial_id=trial.trial_id, result={"training_iteration": i}))
+        if i == 3:
+            state.apply(
+                E.CheckpointRecorded(
+                    trial_id=trial.trial_id,
+                    path="/x/checkpoint_000003",
+                    iteration=3,
+                    time_total_s=3.0,
+                    result={"training_iteration": 3},
+                )
+            )
+    assert trial.last_result["training_iteration"] == 5
+    state.apply(E.TrialRetrying(trial_id=trial.trial_id))
+    state.apply(
+        E.TrialWorkerStarted(
+            trial_id=trial.trial_id, restored=True, start_iteration=3, after_failure=True
+        )
+    )
+    # What the failed attempt did past iteration 3 is no longer the trial's state.
+    assert trial.num_results == 3 and trial.last_result == {"training_iteration": 3}
+    state.apply(
+        E.TrialWorkerStarted(trial_id=trial.trial_id, start_iteration=0, after_failure=True)
+    )
+    assert trial.num_results == 0 and trial.last_result == {}

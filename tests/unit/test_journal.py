@@ -139,3 +139,24 @@ def test_snapshot_writes_are_atomic(tmp_path: Path) -> None:
     J._write_atomic(str(target), b"abc")
     assert target.read_bytes() == b"abc"
     assert not os.path.exists(f"{target}.tmp")
+
+
+def test_result_from_path_orders_checkpoints_by_the_runs_score(tmp_path: Path) -> None:
+    import json
+
+    from atune.result_grid import Result
+
+    config = CheckpointConfig(
+        num_to_keep=3, checkpoint_score_attribute="score", checkpoint_score_order="max"
+    )
+    state = J.JournalState(str(tmp_path), config, prefix="abcde")
+    _write(tmp_path, 1, state, [])
+    trial_dir = tmp_path / "t0"
+    trial_dir.mkdir()
+    rows = [{"training_iteration": i, "score": s} for i, s in enumerate([3, 9, 1], start=1)]
+    (trial_dir / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for i in (1, 2, 3):
+        (trial_dir / f"checkpoint_{i:06d}").mkdir()
+    result = Result.from_path(trial_dir)
+    assert [m["score"] for _, m in result.best_checkpoints] == [1, 3, 9]  # best last
+    assert result.checkpoint.path.endswith("checkpoint_000003")  # still the latest
