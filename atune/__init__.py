@@ -18,8 +18,10 @@ from atune.callbacks import (
     TBXLoggerCallback,
 )
 from atune.checkpoint import Checkpoint
+from atune.client import AsyncTuneClient, TuneClient
 from atune.config import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
 from atune.errors import AtuneError, ConfigError, TuneError
+from atune.live import LiveEvent, LiveRun, TrialSnapshot
 from atune.placement_groups import PlacementGroupFactory
 from atune.result_grid import Result, ResultGrid
 from atune.schedulers import create_scheduler
@@ -47,6 +49,7 @@ from atune.tuner import Tuner
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncTuneClient",
     "AtuneError",
     "CLIReporter",
     "CSVLoggerCallback",
@@ -56,6 +59,8 @@ __all__ = [
     "ConfigError",
     "FailureConfig",
     "JsonLoggerCallback",
+    "LiveEvent",
+    "LiveRun",
     "LoggerCallback",
     "PlacementGroupFactory",
     "ProgressReporter",
@@ -66,6 +71,8 @@ __all__ = [
     "TBXLoggerCallback",
     "Trainable",
     "Trial",
+    "TrialSnapshot",
+    "TuneClient",
     "TuneConfig",
     "TuneContext",
     "TuneError",

@@ -254,6 +254,13 @@ class RunConfig:
         progress_reporter: A :class:`~atune.callbacks.ProgressReporter` for the status.
         storage_filesystem: A ``pyarrow.fs.FileSystem`` to store the experiment in;
             ``storage_path`` is then the directory in it (``"bucket/path"``).
+        with_server: Serve the experiment's REST API while it runs (see
+            :mod:`atune.server`; :class:`atune.TuneClient` talks to it).
+        server_port: Its port (default 4321; 0: any free port, see
+            :attr:`atune.LiveRun.server_address`).
+        server_host: The interface it listens on: ``127.0.0.1`` by default; any other
+            needs ``server_token``.
+        server_token: If set, every request must carry ``Authorization: Bearer <token>``.
     """
 
     name: str | None = None
@@ -266,6 +273,10 @@ class RunConfig:
     log_to_file: bool | str | tuple[str, str] = False
     progress_reporter: Any | None = None
     storage_filesystem: Any | None = None
+    with_server: bool = False
+    server_port: int = 4321
+    server_host: str = "127.0.0.1"
+    server_token: str | None = None
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str, "a str (a directory name)")
@@ -284,6 +295,19 @@ class RunConfig:
                     "`storage_filesystem` must be a pyarrow.fs.FileSystem (e.g. "
                     f"pyarrow.fs.S3FileSystem(...)), got {self.storage_filesystem!r}"
                 )
+        _check_type("with_server", self.with_server, bool, "a bool")
+        if isinstance(self.server_port, bool) or not isinstance(self.server_port, int):
+            raise ConfigTypeError(
+                f"`server_port` must be an int (0: any free port), got {self.server_port!r}"
+            )
+        if not 0 <= self.server_port <= 65535:
+            raise ConfigError(f"`server_port` must be 0..65535, got {self.server_port}")
+        _check_type("server_host", self.server_host, str, "a str, e.g. '127.0.0.1'")
+        _check_type("server_token", self.server_token, str, "a str (a secret)")
+        if self.with_server:
+            from atune.server import check_binding
+
+            check_binding(self.server_host, self.server_token)
         stop = self.stop
         if not (stop is None or isinstance(stop, Mapping) or callable(stop)):
             raise ConfigTypeError(

@@ -17,6 +17,7 @@ __all__ = [
     "TrialError",
     "TrialWorkerDiedError",
     "TuneError",
+    "UnknownTrialError",
 ]
 
 
@@ -69,6 +70,14 @@ class ClusterDiedError(AtuneError):
     answering. atune disconnects from it (so Ray does not end the process) and
     ``fit()`` raises this error, saying what was saved and how to continue.
     """
+
+
+class UnknownTrialError(AtuneError, KeyError):
+    """A command named a trial that is not in the experiment, or has ended (or the
+    experiment itself has ended)."""
+
+    def __str__(self) -> str:  # not KeyError's repr of the message
+        return str(self.args[0]) if self.args else ""
 
 
 class PluginError(AtuneError):

@@ -21,7 +21,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -55,6 +55,9 @@ from atune.search.basic_variant import BasicVariantGenerator
 from atune.search.variant_generator import validate_space
 from atune.stopper import as_stopper
 from atune.trainable.util import inspect_trainable
+
+if TYPE_CHECKING:
+    from atune.live import LiveRun
 
 __all__ = ["Tuner"]
 
@@ -661,8 +664,35 @@ class Tuner:
         Trials that raise end in ERROR and their exceptions are in the grid;
         ``fit()`` raises only for problems with the experiment itself (a bad
         configuration, a metric no trial reports). Cancelling ``fit()`` stops every
-        trial and kills its worker.
+        trial and kills its worker. It is :meth:`start` with no one watching.
         """
+        if self._run_config.with_server:  # the REST API needs the live handle
+            async with self.start() as run:
+                pass
+            return await run.wait()
+        controller = await self._prepare()
+        return await self._execute(controller)
+
+    def start(self) -> LiveRun:
+        """Run the experiment while an ``async with`` block is open, watching and steering it.
+
+        Example:
+            >>> async with tuner.start() as run:                     # doctest: +SKIP
+            ...     async for event in run.events():
+            ...         if event.kind == "result" and event.result["loss"] > 10:
+            ...             await run.stop_trial(event.trial_id)
+            >>> grid = await run.wait()                              # doctest: +SKIP
+
+        See :class:`atune.LiveRun`. Leaving the block waits for the experiment to end;
+        an exception or a cancellation inside it stops the experiment (which stays
+        restorable) and propagates.
+        """
+        from atune.live import LiveRun
+
+        return LiveRun(self)
+
+    async def _prepare(self) -> Controller:
+        """Everything before the experiment runs: its directory, its state, the controller."""
         if self._fitted:
             raise AtuneError(
                 "this Tuner has already run (its searcher is used up); create a new Tuner "
@@ -686,7 +716,10 @@ class Tuner:
             restored = await anyio.to_thread.run_sync(lambda: prepare(path, plan))
         else:
             await anyio.to_thread.run_sync(self._save_tuner_state, spec.experiment_path)
-        controller = Controller(spec, self._executor, restored)
+        return Controller(spec, self._executor, restored)
+
+    async def _execute(self, controller: Controller) -> ResultGrid:
+        spec = controller.spec
         try:
             await controller.run()
         except anyio.get_cancelled_exc_class():

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from atune.errors import PluginError
+from atune._trial import Trial
+from atune.errors import PluginError, UnknownTrialError
 
 if TYPE_CHECKING:
     from atune._engine.controller import Controller
@@ -38,6 +39,7 @@ __all__ = [
     "Command",
     "CommandQueue",
     "PauseTrial",
+    "Reply",
     "ResumeTrial",
     "StopExperiment",
     "StopTrial",
@@ -45,6 +47,32 @@ __all__ = [
 ]
 
 log = logging.getLogger("atune")
+
+
+class Reply:
+    """How a command that was sent is doing: :meth:`wait` returns once it is applied."""
+
+    __slots__ = ("_done", "error", "value")
+
+    def __init__(self) -> None:
+        self._done = anyio.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def set(self, value: Any = None, error: BaseException | None = None) -> None:
+        if not self._done.is_set():
+            self.value, self.error = value, error
+            self._done.set()
+
+    async def wait(self) -> Any:
+        await self._done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,26 +83,35 @@ class Command:
 @dataclass(frozen=True, slots=True)
 class StopTrial(Command):
     trial_id: str
+    #: Set once the trial has ended (TERMINATED or ERROR).
+    reply: Reply | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class PauseTrial(Command):
     trial_id: str
+    #: Set once the trial is PAUSED (or has ended meanwhile).
+    reply: Reply | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ResumeTrial(Command):
     trial_id: str
+    #: Set once the trial may start again (the scheduler starts it when it fits).
+    reply: Reply | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class AddTrial(Command):
     config: dict[str, Any] = field(default_factory=dict)
+    #: Set to the new trial's id once it is added.
+    reply: Reply | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class StopExperiment(Command):
-    pass
+    #: Set once every trial has been asked to stop.
+    reply: Reply | None = field(default=None, compare=False, repr=False)
 
 
 class CommandQueue:
@@ -96,8 +133,16 @@ class CommandQueue:
         self._send.send_nowait(command)
 
     def close(self) -> None:
-        """No more commands; those queued are dropped."""
+        """No more commands; those queued are dropped (a reply says so to its sender)."""
         self._send.close()
+        while True:
+            try:
+                command = self._receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            reply = getattr(command, "reply", None)
+            if reply is not None:
+                reply.set(error=UnknownTrialError(f"the experiment ended before {command!r}"))
         self._receive.close()
 
     @property
@@ -123,23 +168,47 @@ async def read_commands(ctl: Controller) -> None:
 
 
 async def apply_command(ctl: Controller, command: Command) -> None:
+    reply = getattr(command, "reply", None)
     if isinstance(command, StopExperiment):
         ctl.stop_all()
+        if reply is not None:
+            reply.set()
         return
     if isinstance(command, AddTrial):
+        trial = None
         if not ctl.stopping:
-            await ctl.add_trial(dict(command.config), external=True)
+            trial = await ctl.add_trial(dict(command.config), external=True)
         ctl.changed.set()
+        if reply is not None:
+            if trial is None:
+                reply.set(error=UnknownTrialError("the experiment is ending: no trial is added"))
+            else:
+                reply.set(trial.trial_id)
         return
-    trial = ctl.state.table.get(getattr(command, "trial_id", ""))
+    trial_id = getattr(command, "trial_id", "")
+    trial = ctl.state.table.get(trial_id)
     if trial is None or trial.is_finished:
-        log.warning("Ignored %r: no such live trial in this experiment.", command)
+        why = (
+            f"no trial {trial_id!r} in this experiment"
+            if trial is None
+            else f"trial {trial_id!r} has ended already ({trial.status})"
+        )
+        if reply is not None:
+            reply.set(error=UnknownTrialError(why))
+        else:
+            log.warning("Ignored %r: %s.", command, why)
         return
     if isinstance(command, StopTrial):
+        if reply is not None:
+            ctl.wait_for_status(trial, frozenset(), reply)
         ctl.stop_trial(trial)
     elif isinstance(command, PauseTrial):
+        if reply is not None:
+            ctl.wait_for_status(trial, frozenset({Trial.PAUSED, Trial.PENDING}), reply)
         ctl.held_by_command.add(trial.trial_id)
         ctl.pause_trial(trial)
     elif isinstance(command, ResumeTrial):
         ctl.held_by_command.discard(trial.trial_id)
+        if reply is not None:
+            reply.set()
     ctl.changed.set()

@@ -139,6 +139,8 @@ class Controller(SchedulerAPI):
         self.held_by_command: set[str] = set()  # paused by a command: not started again
         #: Trials requeued after a failure: their next start continues after it.
         self.requeued: dict[str, bool] = {}
+        #: Commands waiting for a trial's status: trial id -> [(statuses, reply)].
+        self._waiters: dict[str, list[tuple[frozenset[str], C.Reply]]] = {}
         self._outbox: deque[E.Event] = deque()  # applied, not yet published
         #: Checkpoint directories no longer kept, each with the count of events applied
         #: when it was dropped: deleted once the journal has recorded that far (so a
@@ -165,6 +167,8 @@ class Controller(SchedulerAPI):
         self.applied += 1
         if dropped:
             self.to_delete.extend((self.applied, p) for p in dropped)
+        if self._waiters and isinstance(event, E.TrialEvent):
+            self._settle_waiters(event.trial_id)
         if self._outbox:  # events applied before this one go first
             self._outbox.append(event)
             await self.publish_pending()
@@ -179,6 +183,8 @@ class Controller(SchedulerAPI):
         self.applied += 1
         if dropped:
             self.to_delete.extend((self.applied, p) for p in dropped)
+        if self._waiters and isinstance(event, E.TrialEvent):
+            self._settle_waiters(event.trial_id)
         self._outbox.append(event)
         self.changed.set()
 
@@ -190,6 +196,36 @@ class Controller(SchedulerAPI):
     def drop_unrecorded(self, items: list[tuple[dict[str, Any], str | None]]) -> None:
         """Results past a decision are never recorded; delete their checkpoints."""
         self.to_delete.extend((0, p) for _, p in items if p)
+
+    def wait_for_status(self, trial: Trial, statuses: frozenset[str], reply: C.Reply) -> None:
+        """Set ``reply`` once ``trial`` is in one of ``statuses`` or has ended."""
+        if trial.status in statuses or trial.is_finished:
+            reply.set()
+        else:
+            self._waiters.setdefault(trial.trial_id, []).append((statuses, reply))
+
+    def _settle_waiters(self, trial_id: str) -> None:
+        waiting = self._waiters.get(trial_id)
+        if not waiting:
+            return
+        trial = self.state.table.get(trial_id)
+        left = []
+        for statuses, reply in waiting:
+            if trial is None or trial.status in statuses or trial.is_finished:
+                reply.set()
+            else:
+                left.append((statuses, reply))
+        if left:
+            self._waiters[trial_id] = left
+        else:
+            del self._waiters[trial_id]
+
+    def release_waiters(self) -> None:
+        """The experiment is over: every command still waiting is as applied as it gets."""
+        waiters, self._waiters = self._waiters, {}
+        for waiting in waiters.values():
+            for _, reply in waiting:
+                reply.set()
 
     def fail_experiment(self, exc: BaseException) -> None:
         if self.fatal is None:

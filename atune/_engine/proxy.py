@@ -270,14 +270,22 @@ class TrialProxy:
         """Checkpoint (class trainables at a decision point) and stop; True if reusable."""
         engine, trial = self.engine, self.trial
         if not self.held and trial.restore_from is None:
-            engine.warn_once(
-                "pause",
-                "%s paused a trial at a result that was not a decision point (see "
-                "TrialScheduler.sync_point / requires_sync_point): the trainable may have "
-                "run past it, so it resumes from its last checkpoint at or before that "
-                "point (or from scratch without one).",
-                type(engine.spec.scheduler).__name__,
-            )
+            if trial.trial_id in engine.held_by_command:
+                engine.warn_once(
+                    "pause-command",
+                    "A pause command paused trial %s while it ran ahead of the driver: it "
+                    "resumes from its last checkpoint (or from scratch without one).",
+                    trial.name,
+                )
+            else:
+                engine.warn_once(
+                    "pause",
+                    "%s paused a trial at a result that was not a decision point (see "
+                    "TrialScheduler.sync_point / requires_sync_point): the trainable may "
+                    "have run past it, so it resumes from its last checkpoint at or before "
+                    "that point (or from scratch without one).",
+                    type(engine.spec.scheduler).__name__,
+                )
         if engine.spec.class_trainable and self.held and trial.restore_from is None:
             await self.save_now()
         return await handle.stop()

@@ -52,6 +52,7 @@ async def finish(ctl: Controller) -> None:
             await last_hooks(ctl, lost)
         except PluginError as exc:
             ctl.fail_experiment(exc)
+    ctl.release_waiters()
     ctl.bus.close()
     with anyio.move_on_after(SHUTDOWN_FLUSH_TIMEOUT_S):
         for sink in ctl.sinks:
