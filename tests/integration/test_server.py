@@ -150,19 +150,21 @@ async def test_the_event_stream(storage):
     async with _tuner(storage).start() as run:
         host, port = run.server_address
         kinds: list[str] = []
-        async with httpx.AsyncClient(timeout=60) as http:
-            async with http.stream("GET", f"http://{host}:{port}/events") as response:
-                assert response.headers["content-type"].startswith("text/event-stream")
-                async for line in response.aiter_lines():
-                    if line.startswith("event: "):
-                        kinds.append(line[len("event: ") :])
-                    elif line.startswith("data: "):
-                        data = json.loads(line[len("data: ") :])
-                        assert data["kind"] == kinds[-1]
-                        if data["kind"] == "result" and kinds.count("result") == 5:
-                            await run.stop()
-                    if kinds and kinds[-1] == "experiment_ended":
-                        break
+        async with (
+            httpx.AsyncClient(timeout=60) as http,
+            http.stream("GET", f"http://{host}:{port}/events") as response,
+        ):
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    kinds.append(line[len("event: ") :])
+                elif line.startswith("data: "):
+                    data = json.loads(line[len("data: ") :])
+                    assert data["kind"] == kinds[-1]
+                    if data["kind"] == "result" and kinds.count("result") == 5:
+                        await run.stop()
+                if kinds and kinds[-1] == "experiment_ended":
+                    break
     assert "result" in kinds and kinds[-1] == "experiment_ended"
 
 
