@@ -61,9 +61,16 @@ async def measure(trials: int, reports: int, poll_hz: float, storage: str) -> di
 
         def poll() -> None:
             nonlocal polls
+            import httpx
+
             with atune.TuneClient(host, port) as client:
                 while not stop.is_set():
-                    client.get_all_trials()
+                    try:
+                        client.get_all_trials()
+                    except httpx.TransportError:
+                        if run.done:  # the server closed with the experiment
+                            return
+                        raise
                     polls += 1
                     stop.wait(1 / poll_hz)
 
