@@ -216,6 +216,10 @@ def test_a_moved_experiment_directory_restores(storage: str, tmp_path: Path) -> 
     assert _starts(result.path) == [0, 3]
 
 
+class _Cut(Exception):
+    """Leaves the live block: the experiment stops there, restorable."""
+
+
 @pytest.mark.parametrize("scheduler", ["asha", "pbt"])
 async def test_a_scheduler_continues_with_its_state(storage: str, scheduler: str) -> None:
     from atune.schedulers import ASHAScheduler, PopulationBasedTraining
@@ -233,7 +237,12 @@ async def test_a_scheduler_continues_with_its_state(storage: str, scheduler: str
     space = {"x": tune.grid_search([1, 2, 3, 4]), "sleep": 0.05}
     tuner = _tuner(storage, scheduler, space, scheduler=sched, max_concurrent_trials=2)
     path = Path(storage) / scheduler
-    await _interrupt_after(tuner, STEPS + 4, path, finished=1)
+    # Cut once a trial has completed (the live handle says exactly when).
+    with pytest.raises(_Cut):
+        async with tuner.start() as run:
+            async for event in run.events():
+                if event.kind == "trial_completed":
+                    raise _Cut
     at_cut, _ = J.load(str(path))
     # Finished before the cut: they never report again, so only the saved state
     # of the scheduler can know them.
