@@ -22,15 +22,35 @@ from atune.errors import AtuneError, UnknownTrialError
 __all__ = ["AsyncTuneClient", "TuneClient"]
 
 
-def _base_url(tune_address: str, port_forward: int) -> str:
+def _settings(
+    tune_address: str, port_forward: int, token: str | None, timeout: float
+) -> dict[str, Any]:
+    """The keyword arguments of the httpx client (sync or async) for a server."""
     address = tune_address.rstrip("/")
     if "://" not in address:
         address = f"http://{address}"
-    return f"{address}:{int(port_forward)}"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return {"base_url": f"{address}:{int(port_forward)}", "headers": headers, "timeout": timeout}
 
 
-def _headers(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
+#: The requests of the client's methods: (method, path, JSON body, key of the answer).
+Request = tuple[str, str, Any, str]
+
+
+def _all_trials() -> Request:
+    return "GET", "/trials", None, "trials"
+
+
+def _trial(trial_id: str) -> Request:
+    return "GET", f"/trials/{trial_id}", None, "trial"
+
+
+def _add_trial(name: str, specification: dict[str, Any]) -> Request:
+    return "POST", "/trials", {"name": name, "spec": specification}, "trial"
+
+
+def _stop_trial(trial_id: str) -> Request:
+    return "PUT", f"/trials/{trial_id}", None, "trial"
 
 
 def _unpack(response: Any, key: str) -> Any:
@@ -68,27 +88,26 @@ class TuneClient:
     ) -> None:
         import httpx
 
-        self._http = httpx.Client(
-            base_url=_base_url(tune_address, port_forward),
-            headers=_headers(token),
-            timeout=timeout,
-        )
+        self._http = httpx.Client(**_settings(tune_address, port_forward, token, timeout))
+
+    def _call(self, request: Request) -> Any:
+        method, path, body, key = request
+        return _unpack(self._http.request(method, path, json=body), key)
 
     def get_all_trials(self) -> list[dict[str, Any]]:
         """Every trial: ``{"id", "name", "status", "config", "last_result", ...}``."""
-        return _unpack(self._http.get("/trials"), "trials")  # type: ignore[no-any-return]
+        return self._call(_all_trials())  # type: ignore[no-any-return]
 
     def get_trial(self, trial_id: str) -> dict[str, Any]:
-        return _unpack(self._http.get(f"/trials/{trial_id}"), "trial")  # type: ignore[no-any-return]
+        return self._call(_trial(trial_id))  # type: ignore[no-any-return]
 
     def add_trial(self, name: str, specification: dict[str, Any]) -> dict[str, Any]:
         """Add a trial; ``specification`` is ``{"config": {...}}`` of plain values."""
-        body = {"name": name, "spec": specification}
-        return _unpack(self._http.post("/trials", json=body), "trial")  # type: ignore[no-any-return]
+        return self._call(_add_trial(name, specification))  # type: ignore[no-any-return]
 
     def stop_trial(self, trial_id: str) -> dict[str, Any]:
         """Stop a trial; returns it once it has ended."""
-        return _unpack(self._http.put(f"/trials/{trial_id}"), "trial")  # type: ignore[no-any-return]
+        return self._call(_stop_trial(trial_id))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._http.close()
@@ -113,24 +132,23 @@ class AsyncTuneClient:
     ) -> None:
         import httpx
 
-        self._http = httpx.AsyncClient(
-            base_url=_base_url(tune_address, port_forward),
-            headers=_headers(token),
-            timeout=timeout,
-        )
+        self._http = httpx.AsyncClient(**_settings(tune_address, port_forward, token, timeout))
+
+    async def _call(self, request: Request) -> Any:
+        method, path, body, key = request
+        return _unpack(await self._http.request(method, path, json=body), key)
 
     async def get_all_trials(self) -> list[dict[str, Any]]:
-        return _unpack(await self._http.get("/trials"), "trials")  # type: ignore[no-any-return]
+        return await self._call(_all_trials())  # type: ignore[no-any-return]
 
     async def get_trial(self, trial_id: str) -> dict[str, Any]:
-        return _unpack(await self._http.get(f"/trials/{trial_id}"), "trial")  # type: ignore[no-any-return]
+        return await self._call(_trial(trial_id))  # type: ignore[no-any-return]
 
     async def add_trial(self, name: str, specification: dict[str, Any]) -> dict[str, Any]:
-        body = {"name": name, "spec": specification}
-        return _unpack(await self._http.post("/trials", json=body), "trial")  # type: ignore[no-any-return]
+        return await self._call(_add_trial(name, specification))  # type: ignore[no-any-return]
 
     async def stop_trial(self, trial_id: str) -> dict[str, Any]:
-        return _unpack(await self._http.put(f"/trials/{trial_id}"), "trial")  # type: ignore[no-any-return]
+        return await self._call(_stop_trial(trial_id))  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -24,8 +24,6 @@ and propagates. ``tuner.fit()`` is this same machinery with nobody watching.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -324,7 +322,7 @@ def _live_event(kind: str, event: E.Event, dropped: int) -> LiveEvent:
         kind=kind,
         trial_id=getattr(event, "trial_id", None),
         result=result,
-        time=event.time if math.isfinite(event.time) else time.time(),
+        time=event.time,
         dropped=dropped,
         checkpoint=checkpoint,
         error=error,

@@ -67,6 +67,10 @@ def _clean(value: Any) -> Any:
     return repr(value)
 
 
+def _error_text(error: BaseException | None) -> str | None:
+    return None if error is None else f"{type(error).__name__}: {error}"
+
+
 def trial_json(trial: TrialSnapshot) -> dict[str, Any]:
     return {
         "id": trial.trial_id,
@@ -75,7 +79,7 @@ def trial_json(trial: TrialSnapshot) -> dict[str, Any]:
         "config": _clean(trial.config),
         "last_result": _clean(trial.last_result),
         "path": trial.path,
-        "error": None if trial.error is None else f"{type(trial.error).__name__}: {trial.error}",
+        "error": _error_text(trial.error),
     }
 
 
@@ -87,7 +91,7 @@ def event_json(event: LiveEvent) -> dict[str, Any]:
         "time": event.time,
         "dropped": event.dropped,
         "checkpoint": event.checkpoint,
-        "error": None if event.error is None else f"{type(event.error).__name__}: {event.error}",
+        "error": _error_text(event.error),
     }
 
 

@@ -235,6 +235,14 @@ def _new_record(trial: Trial, external: bool) -> dict[str, Any]:
     }
 
 
+def _checkpoint_config(snap: dict[str, Any]) -> CheckpointConfig:
+    """The CheckpointConfig a snapshot was written with (see ``to_snapshot``)."""
+    num, attr, order = snap["checkpoint_config"]
+    return CheckpointConfig(
+        num_to_keep=num, checkpoint_score_attribute=attr, checkpoint_score_order=order
+    )
+
+
 @dataclass
 class JournalState:
     """The experiment as the journal describes it: plain, msgpack-able data."""
@@ -351,11 +359,7 @@ class JournalState:
     def from_snapshot(cls, snap: dict[str, Any]) -> JournalState:
         if not isinstance(snap, dict) or snap.get("format") != FORMAT:
             raise ValueError(f"not an atune journal snapshot (format {snap.get('format')!r})")
-        num, attr, order = snap["checkpoint_config"]
-        cc = CheckpointConfig(
-            num_to_keep=num, checkpoint_score_attribute=attr, checkpoint_score_order=order
-        )
-        state = cls(snap["experiment_path"], cc, prefix=snap["prefix"])
+        state = cls(snap["experiment_path"], _checkpoint_config(snap), prefix=snap["prefix"])
         state.next_index = snap["next_index"]
         for data in snap["trials"]:
             kept = data.pop("kept")
@@ -432,10 +436,7 @@ def _checkpoint_config_cached(snapshot: str, size: int, mtime: int) -> Checkpoin
     if damage is not None or len(records) != 1 or not isinstance(records[0], dict):
         return None
     try:
-        num, attr, order = records[0]["checkpoint_config"]
-        return CheckpointConfig(
-            num_to_keep=num, checkpoint_score_attribute=attr, checkpoint_score_order=order
-        )
+        return _checkpoint_config(records[0])
     except Exception:
         return None
 

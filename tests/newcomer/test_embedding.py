@@ -17,13 +17,16 @@ def test_several_experiments_at_once_leave_nothing_behind(run_script):
                 time.sleep(0.01)
                 tune.report({"score": config["x"] * i})
 
-        before = (
-            signal.getsignal(signal.SIGINT),
-            signal.getsignal(signal.SIGTERM),
-            list(logging.getLogger().handlers),
-            list(logging.getLogger("atune").handlers),
-            logging.getLogger().level,
-        )
+        def process_settings():
+            return (
+                signal.getsignal(signal.SIGINT),
+                signal.getsignal(signal.SIGTERM),
+                list(logging.getLogger().handlers),
+                list(logging.getLogger("atune").handlers),
+                logging.getLogger().level,
+            )
+
+        before = process_settings()
 
         async def experiment(n, grids):
             tuner = tune.Tuner(
@@ -43,13 +46,7 @@ def test_several_experiments_at_once_leave_nothing_behind(run_script):
             return grids
 
         grids = anyio.run(main)
-        after = (
-            signal.getsignal(signal.SIGINT),
-            signal.getsignal(signal.SIGTERM),
-            list(logging.getLogger().handlers),
-            list(logging.getLogger("atune").handlers),
-            logging.getLogger().level,
-        )
+        after = process_settings()
         assert before == after, (before, after)
         assert sorted(grids) == [0, 1, 2]
         for grid in grids.values():
