@@ -53,7 +53,7 @@ import msgpack
 from atune._engine import events as E
 from atune._engine.bus import EventBus, Policy
 from atune._engine.sinks import Watermark, _Sink
-from atune._engine.spec import SHUTDOWN_FLUSH_TIMEOUT_S
+from atune._engine.spec import LOGGER_QUEUE_SIZE, SHUTDOWN_FLUSH_TIMEOUT_S
 from atune._engine.state import CheckpointBook
 from atune._trial import Trial
 from atune._util import pickle_any
@@ -74,8 +74,9 @@ log = logging.getLogger("atune")
 
 JOURNAL_DIR = "journal"
 FORMAT = "atune.journal/1"
-#: Events the journal's queue holds before recording results waits for it.
-JOURNAL_QUEUE_SIZE = 8_192
+#: Events the journal's queue holds before recording results waits for it (as the
+#: loggers', which it follows).
+JOURNAL_QUEUE_SIZE = LOGGER_QUEUE_SIZE
 #: A snapshot is written once the segment holds this much, and twice the last snapshot.
 MIN_SEGMENT_BYTES = 4 * 1024 * 1024
 #: And at least this often while anything changes (the scheduler's state is in it).

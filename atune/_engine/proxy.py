@@ -15,6 +15,7 @@ import datetime
 import enum
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import aiofiles
@@ -23,7 +24,7 @@ import anyio.lowlevel
 
 from atune import result as R
 from atune._engine import events as E
-from atune._engine.spec import BATCH_LINGER_S, RESULT_BUFFER_SIZE, YIELD_EVERY_RESULTS
+from atune._engine.spec import BATCH_LINGER_S, RESULT_BUFFER_SIZE, SLICE_S
 from atune._executor._base import TrialHandle, WorkerSpec
 from atune._trial import Trial
 from atune.checkpoint import Checkpoint
@@ -234,10 +235,12 @@ class TrialProxy:
                 continue  # stop-all or a request: checked at the top
             results = batch.results
             last_batch = len(results)
+            slice_end = time.perf_counter() + SLICE_S
             for i, (res, ckpt_path) in enumerate(results):
                 self.held = i == batch.held_index
-                if i and i % YIELD_EVERY_RESULTS == 0:
+                if time.perf_counter() >= slice_end:
                     await anyio.lowlevel.checkpoint()  # let the host's other tasks run
+                    slice_end = time.perf_counter() + SLICE_S
                 if self._request is not None:
                     engine.drop_unrecorded(results[i:])
                     return self._request, None

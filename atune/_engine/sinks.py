@@ -33,7 +33,12 @@ from atune._engine import events as E
 from atune._engine.bus import EventBus, Policy, Subscription
 from atune._engine.hooks import CallbackHooks
 from atune._engine.plugins import call_plugin
-from atune._engine.spec import FLUSH_INTERVAL_S, LOGGER_QUEUE_SIZE, PROGRESS_QUEUE_SIZE
+from atune._engine.spec import (
+    FLUSH_INTERVAL_S,
+    LOGGER_QUEUE_SIZE,
+    PROGRESS_QUEUE_SIZE,
+    SLICE_S,
+)
 from atune._engine.state import TrialTable
 from atune.errors import PluginError
 
@@ -41,9 +46,6 @@ __all__ = ["LoggerSink", "ProgressSink"]
 
 #: Check the clock once per this many events while the queue never runs empty.
 _CLOCK_EVERY = 256
-#: Give the loop to other tasks once per this many events of a backlog (a logged result
-#: costs some 10-20 us here: about 1 ms of work between two yields).
-_YIELD_EVERY = 64
 #: Lines of ``verbose=2`` result output buffered before they are written.
 _MAX_LINES = 2_048
 
@@ -102,6 +104,7 @@ class _Sink:
         sub = self._sub
         last = time.monotonic()
         seen = 0
+        slice_end = time.perf_counter() + SLICE_S
         while True:
             try:
                 event = sub.receive_nowait()
@@ -120,6 +123,7 @@ class _Sink:
                 if got is None:
                     continue
                 event = got
+                slice_end = time.perf_counter() + SLICE_S
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 break
             if not self._failed:
@@ -129,10 +133,11 @@ class _Sink:
                     self._on_error(exc)
                     self._failed = not self._drop(exc.plugin)
             seen += 1
-            if seen % _YIELD_EVERY == 0:
+            if time.perf_counter() >= slice_end:
                 # A backlog is worked off in slices: the host's tasks (and the trials'
                 # fetches) get the loop between them.
                 await anyio.lowlevel.checkpoint()
+                slice_end = time.perf_counter() + SLICE_S
             if seen % _CLOCK_EVERY == 0 and time.monotonic() - last >= self.interval:
                 await self._tick()
                 last = time.monotonic()

@@ -22,13 +22,21 @@ RESULT_BUFFER_SIZE = 1024
 #: When a trial reports fast (its last batch held several results), let the worker
 #: gather results this long before answering, to cut round trips per result.
 BATCH_LINGER_S = 0.002
-#: Inside a large batch, give the event loop to other tasks after this many results,
-#: so an application hosting fit() stays responsive (about 5 ms of work at most).
-YIELD_EVERY_RESULTS = 64
-#: The loggers' queue on the event bus, in events. Loggers write in batches off the
-#: loop; when they fall this far behind, recording results waits for them (trials
-#: stop fetching), which bounds the memory results take on their way to disk.
-LOGGER_QUEUE_SIZE = 8_192
+#: Work off a batch of results (a trial's stream, a sink's backlog) in slices of at
+#: most this long, giving the event loop to other tasks in between, so that a host
+#: application's coroutines on the same loop run at least once per round of slices.
+#: Measured with benchmarks/loop_lag.py (8 trials reporting at full speed on 2 cores,
+#: two runs each): slices of 1 ms left 45 and 62 of some 2,000 ticks of a host's 10 ms
+#: ticker late by over 20 ms, 0.5 ms 29 and 26, 0.3 ms 27 and 33, at the same results/s
+#: within noise (a slice boundary costs one pass through the loop, some 20-40 us).
+SLICE_S = 0.0005
+#: The loggers' (and the journal's) queue on the event bus, in events. Loggers write
+#: in batches off the loop; when they fall this far behind, recording results waits
+#: for them (trials stop fetching), which bounds the memory results take on their way
+#: to disk. Every queued result is a few objects the garbage collector walks: 8,192
+#: made the driver's collections (and so a host's loop lag) several times longer than
+#: 1,024, which reaches the same results/s (benchmarks/loop_lag.py, throughput.py).
+LOGGER_QUEUE_SIZE = 1_024
 #: The progress view's queue: it only needs to keep up, so it drops results beyond.
 PROGRESS_QUEUE_SIZE = 1_024
 #: At most this long between a result and its line in the loggers' files.

@@ -1,6 +1,6 @@
 """TensorBoard event files: one event per result, an HParams summary per trial.
 
-Events are built with tensorboardX's protobuf classes and framed as TFRecords
+Events are encoded by :mod:`atune.callbacks._tbevents` and framed as TFRecords
 (:mod:`atune.callbacks._tfrecord`) by the writer thread.
 """
 
@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from atune._util import KEY_SEPARATOR, MAX_NESTING_DEPTH, flatten_dict
 from atune.callbacks._buffered import Batch, BufferedLoggerCallback
+from atune.callbacks._tbevents import (
+    ScalarEncoder,
+    hparams_events,
+    session_start_event,
+    version_event,
+)
 from atune.callbacks._tfrecord import frame_records
 from atune.result import CONFIG, PID, TIME_TOTAL_S, TIMESTAMP, TRAINING_ITERATION
 
@@ -91,43 +97,39 @@ class TBXLoggerCallback(BufferedLoggerCallback):
     flattened, keeping numeric, string and bool values, with the last result's tags as
     metrics.
 
-    Events are built with tensorboardX's protobuf classes and appended as TFRecords by
-    the writer thread, with no per-trial ``SummaryWriter`` (which would start a thread
-    and a queue per trial) and no open file between flushes.
+    Events are encoded directly in protobuf wire format (the same bytes tensorboardX's
+    classes would produce, without importing tensorboardX, which imports ``torch``
+    when it is installed) and appended as TFRecords by the writer thread, with no
+    per-trial ``SummaryWriter`` (which would start a thread and a queue per trial) and
+    no open file between flushes.
     """
 
     def __init__(self) -> None:
         super().__init__()
         # Event file per trial; touched only by the writer thread.
         self._files: dict[Trial, _EventFile] = {}
+        self._encoder = ScalarEncoder()
 
     def _write_batch(self, batch: Batch) -> None:
-        from tensorboardX.proto.event_pb2 import Event
-        from tensorboardX.proto.summary_pb2 import Summary
-
         # Serialized events per trial, in file order; framed together at the end so
         # that the CRCs of the whole flush are computed in one vectorised pass.
         out: dict[Trial, tuple[_EventFile, list[bytes]]] = {}
+        encode = self._encoder.event
         for trial in batch.started:
-            self._event_file(trial, Event, out)
+            self._event_file(trial, out)
         for trial, entries in batch.results.items():
-            state, payloads = self._event_file(trial, Event, out)
+            state, payloads = self._event_file(trial, out)
+            tags: dict[str, float] = {}
             for step, walltime, result in entries:
-                tags: dict[str, float] = {}
+                tags = {}
                 _scalar_tags(result, TBX_TAG_PREFIX, tags, 0)
-                event = Event(
-                    wall_time=walltime,
-                    step=int(step),
-                    summary=Summary(
-                        value=[Summary.Value(tag=t, simple_value=v) for t, v in tags.items()]
-                    ),
-                )
-                payloads.append(event.SerializeToString())
-                state.last_step, state.last_tags = int(step), tags
+                payloads.append(encode(walltime, int(step), tags))
+            if entries:
+                state.last_step, state.last_tags = int(entries[-1][0]), tags
         for trial in batch.ended:
             ended = self._files.pop(trial, None)
             if ended is not None and ended.last_tags:
-                hparams = self._hparams_payloads(trial, ended, Event)
+                hparams = self._hparams_payloads(trial, ended)
                 out.setdefault(trial, (ended, []))[1].extend(hparams)
         if batch.end_all:
             self._files.clear()
@@ -143,21 +145,14 @@ class TBXLoggerCallback(BufferedLoggerCallback):
     ) -> None:
         """A ``SessionLog.START`` at ``step + 1``: TensorBoard then drops the failed
         attempt's events past ``step`` (tensorboardX's ``purge_step``)."""
-        from tensorboardX.proto.event_pb2 import Event, SessionLog
-
         state = self._files.get(trial)
         if state is None:
             return  # nothing written for it in this process
-        start = Event(
-            wall_time=time.time(),
-            step=step + 1,
-            session_log=SessionLog(status=SessionLog.START),
-        )
-        (record,) = frame_records([start.SerializeToString()])
+        (record,) = frame_records([session_start_event(time.time(), step + 1)])
         self._append(trial, os.path.basename(state.path), record)
 
     def _event_file(
-        self, trial: Trial, event_cls: Any, out: dict[Trial, tuple[_EventFile, list[bytes]]]
+        self, trial: Trial, out: dict[Trial, tuple[_EventFile, list[bytes]]]
     ) -> tuple[_EventFile, list[bytes]]:
         """The trial's event file and the list its new events go to."""
         state = self._files.get(trial)
@@ -166,17 +161,12 @@ class TBXLoggerCallback(BufferedLoggerCallback):
             state = _EventFile(os.path.join(trial.local_path, name))
             self._files[trial] = state
             # Every event file starts with its version record.
-            version = event_cls(wall_time=time.time(), file_version="brain.Event:2")
-            out[trial] = (state, [version.SerializeToString()])
+            out[trial] = (state, [version_event(time.time())])
         elif trial not in out or out[trial][0] is not state:
             out[trial] = (state, [])
         return out[trial]
 
-    def _hparams_payloads(self, trial: Trial, state: _EventFile, event_cls: Any) -> list[bytes]:
-        try:
-            from tensorboardX.summary import hparams
-        except ImportError:  # a tensorboardX without HParams support
-            return []
+    def _hparams_payloads(self, trial: Trial, state: _EventFile) -> list[bytes]:
         params: dict[str, str | bool | float] = {}
         for key, value in flatten_dict(trial.config).items():
             if isinstance(value, (str, bool)):
@@ -187,8 +177,4 @@ class TBXLoggerCallback(BufferedLoggerCallback):
                     params[key] = number
         if not params:
             return []
-        now = time.time()
-        return [
-            event_cls(wall_time=now, step=state.last_step, summary=s).SerializeToString()
-            for s in hparams(hparam_dict=params, metric_dict=state.last_tags)
-        ]
+        return hparams_events(time.time(), state.last_step, params, state.last_tags)

@@ -65,3 +65,40 @@ def test_several_experiments_at_once_leave_nothing_behind(run_script):
     assert run.returncode == 0, run.explain()
     assert run.stdout == "", f"printed at verbose=0:\\n{run.stdout}"
     assert "DONE" in run.stderr, run.explain()
+
+
+def test_the_default_loggers_import_neither_tensorboardx_nor_torch(run_script):
+    # Importing tensorboardX imports torch where it is installed: seconds of start-up
+    # and some 180,000 objects that every full garbage collection of the driver (a pause
+    # of a host's event loop) then walks. The TensorBoard files are still complete.
+    run = run_script(
+        """
+        import glob, os, sys
+        import atune as tune
+
+        def train(config):
+            for i in range(1, 6):
+                tune.report({"score": config["x"] * i})
+
+        grid = tune.Tuner(
+            train,
+            param_space={"x": tune.grid_search([1, 2])},
+            tune_config=tune.TuneConfig(metric="score", mode="max"),
+            run_config=tune.RunConfig(verbose=0),
+        ).fit_sync()
+        assert not grid.errors
+        assert "tensorboardX" not in sys.modules and "torch" not in sys.modules
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        for result in grid:
+            (events,) = glob.glob(os.path.join(result.path, "events.out.tfevents.*"))
+            acc = EventAccumulator(events)
+            acc.Reload()
+            scores = [e.value for e in acc.Scalars("ray/tune/score")]
+            assert scores == [result.config["x"] * i for i in range(1, 6)], scores
+        print("DONE")
+        """,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.explain()
+    assert "DONE" in run.stdout, run.explain()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import struct
 import threading
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,7 @@ from atune.callbacks import (
     LoggerCallback,
     TBXLoggerCallback,
 )
-from atune.callbacks._tfrecord import (
-    CRC_VECTOR_MAX_BYTES,
-    CRC_VECTOR_MIN_BATCH,
-    _masked_crc32c_many,
-)
+from atune.callbacks._tfrecord import frame_records, masked_crc32c
 from atune.callbacks.loggers import loggers_to_callbacks
 from atune.errors import ConfigTypeError
 
@@ -548,29 +545,31 @@ async def test_tbx_writes_hparams_when_the_trial_ends(tmp_path: Path) -> None:
 
 
 async def test_tbx_large_flushes_write_valid_records(tmp_path: Path) -> None:
-    # Enough events in one flush for the vectorised CRC; TensorBoard checks every CRC.
+    # Many events per trial in one flush; TensorBoard checks every CRC.
     callback = TBXLoggerCallback()
     trials = [make_trial(tmp_path, i) for i in range(4)]
     for trial in trials:
-        feed(callback, trial, 1, CRC_VECTOR_MIN_BATCH)
+        feed(callback, trial, 1, 300)
     await callback.flush()
     for trial in trials:
         (path,) = event_files(trial)
         events = list(EventFileLoader(str(path)).Load())
-        assert len(events) == CRC_VECTOR_MIN_BATCH + 1  # plus the file version record
+        assert len(events) == 301  # plus the file version record
         steps = [e.step for e in accumulator(trial).Scalars("ray/tune/mean_loss")]
-        assert steps == list(range(1, CRC_VECTOR_MIN_BATCH + 1))
+        assert steps == list(range(1, 301))
 
 
-def test_vectorised_crc_matches_tensorboardx() -> None:
-    from tensorboardX.record_writer import masked_crc32c
+def test_tfrecord_framing_matches_tensorboardx() -> None:
+    from tensorboardX.record_writer import masked_crc32c as tbx_masked_crc32c
 
     rng = np.random.default_rng(0)
-    lengths = [0, 1, 8, CRC_VECTOR_MAX_BYTES, CRC_VECTOR_MAX_BYTES + 1]
-    lengths += rng.integers(1, 600, size=2 * CRC_VECTOR_MIN_BATCH).tolist()
+    lengths = [0, 1, 8, 4096, 5000, *rng.integers(1, 600, size=50).tolist()]
     chunks = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in lengths]
-    assert _masked_crc32c_many(chunks) == [masked_crc32c(c) for c in chunks]
-    assert _masked_crc32c_many(chunks[:3]) == [masked_crc32c(c) for c in chunks[:3]]
+    assert [masked_crc32c(c) for c in chunks] == [tbx_masked_crc32c(c) for c in chunks]
+    for chunk, record in zip(chunks, frame_records(chunks)):
+        header = struct.pack("<Q", len(chunk))
+        expected = header + struct.pack("<I", tbx_masked_crc32c(header)) + chunk
+        assert record == expected + struct.pack("<I", tbx_masked_crc32c(chunk))
 
 
 async def test_tbx_event_files_of_several_trials_stay_separate(tmp_path: Path) -> None:
