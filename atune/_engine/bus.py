@@ -51,6 +51,7 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import anyio
 
@@ -128,8 +129,10 @@ class Subscription:
         self._maxsize = maxsize
         self._policy = policy
         self._drop_results = policy is Policy.DROP_RESULTS
-        #: (event, results dropped just before it), oldest first.
-        self._queue: deque[tuple[Event, int]] = deque()
+        #: Oldest first: for DROP_RESULTS (event, results dropped just before it), for
+        #: BACKPRESSURE the bare event (nothing is ever dropped before it), which saves
+        #: a tuple per queued event for the garbage collector to walk.
+        self._queue: deque[Any] = deque()
         #: DROP_RESULTS only: index of the oldest result in the queue (len if none).
         self._first_result = 0
         #: Results dropped after the last queued event, told by the next one.
@@ -213,7 +216,8 @@ class Subscription:
             anyio.ClosedResourceError: This subscription was closed.
         """
         if self._queue:
-            return self._take()[0]
+            item = self._take()
+            return item[0] if self._drop_results else item  # type: ignore[no-any-return]
         self._check_open()
         raise anyio.WouldBlock
 
@@ -237,7 +241,8 @@ class Subscription:
             if self._readable is None:
                 self._readable = anyio.Event()
             await self._readable.wait()
-        return self._take()
+        item = self._take()
+        return item if self._drop_results else (item, 0)  # type: ignore[no-any-return]
 
     def _check_open(self) -> None:
         if self._closed:
@@ -245,7 +250,8 @@ class Subscription:
         if self._ended:
             raise anyio.EndOfStream
 
-    def _take(self) -> tuple[Event, int]:
+    def _take(self) -> Any:
+        """The oldest queued item: see ``_queue`` for its form."""
         item = self._queue.popleft()
         if self._drop_results:
             if self._first_result:
@@ -323,8 +329,11 @@ class Subscription:
                 self._carry += 1
                 return True
             # else: only lifecycle events queued, and this is one: queue beyond the bound
-        queue.append((event, self._carry))
-        self._carry = 0
+        if self._drop_results:
+            queue.append((event, self._carry))
+            self._carry = 0
+        else:
+            queue.append(event)
         if self._drop_results and self._first_result == n and event.lifecycle:
             self._first_result = n + 1
         self._wake_reader()

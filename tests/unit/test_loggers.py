@@ -673,3 +673,24 @@ def test_loggers_to_callbacks_wraps_legacy_loggers_after_the_defaults() -> None:
 def test_loggers_to_callbacks_rejects_other_objects() -> None:
     with pytest.raises(ConfigTypeError, match="`loggers`"):
         loggers_to_callbacks([JsonLoggerCallback()])
+
+
+async def test_buffered_loggers_share_one_copy_of_each_result(tmp_path: Path) -> None:
+    trial = make_trial(tmp_path)
+    loggers = [JsonLoggerCallback(), CSVLoggerCallback(), TBXLoggerCallback()]
+    first, second = make_result(trial, 1), make_result(trial, 2)
+    for result in (first, second):
+        for callback in loggers:
+            callback.on_trial_result(result["training_iteration"], [trial], trial, result)
+    buffers = [callback._results[trial] for callback in loggers]
+    for i, result in enumerate((first, second)):
+        entry = buffers[0][i]
+        assert all(buffer[i] is entry for buffer in buffers)  # one entry, three loggers
+        assert entry[0] == i + 1 and entry[2] == result and entry[2] is not result
+    first["added_later"] = 1  # a key the controller adds later stays out of the files
+    for callback in loggers:
+        await callback.flush()
+    assert [sorted(row) for row in json_lines(trial)] == [
+        sorted(k for k in r if k != "added_later") for r in (first, second)
+    ]
+    assert len(accumulator(trial).Scalars("ray/tune/mean_loss")) == 2
