@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from atune import result as R
 from atune._engine import events as E
 from atune._engine.endings import checkpoint_requested
@@ -98,12 +100,17 @@ class ResultPipeline:
             stop = True
 
         recorded = E.ResultRecorded(trial_id=tid, result=result)
-        await engine.emit(recorded, inline=False)
         saved = None
-        if ckpt_path is not None:
-            saved = await engine.record_checkpoint(
-                trial, Checkpoint(ckpt_path), result, inline=False
-            )
+        if ckpt_path is None:
+            await engine.emit(recorded, inline=False)
+        else:
+            # A result and its checkpoint are recorded together or not at all: a restore
+            # continues from the checkpoint of every result in the trial's files.
+            with anyio.CancelScope(shield=True):
+                await engine.emit(recorded, inline=False)
+                saved = await engine.record_checkpoint(
+                    trial, Checkpoint(ckpt_path), result, inline=False
+                )
         outcome: Outcome | None
         if stop:
             outcome = Outcome.DONE
