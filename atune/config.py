@@ -159,9 +159,17 @@ class TuneConfig:
             as resources allow).
         time_budget_s: Stop every trial after this many seconds (or a ``timedelta``).
         reuse_actors: Run a new trial in the worker process of a finished one when
-            they ask for the same resources. A class trainable is switched to the new
-            config with ``reset_config`` (rebuilt in the same process if that returns
-            False); a function trainable starts again in the same process.
+            they ask for the same resources. A function trainable is called afresh in
+            the same process; a class trainable is switched to the new config with
+            ``reset_config`` (rebuilt in the same process if that returns False). None
+            (the default): True for function trainables (except trials with a
+            ``PlacementGroupFactory``), False for class trainables.
+            A trial always gets a fresh trainable state (its own call of the function,
+            its own session, directory and config); what a trainable leaves in the
+            process itself (module globals it changed, ``os.environ``, threads it did
+            not stop, memory held by a global) is seen by the next trial in that
+            worker: set False for such trainables. A worker whose trial failed, or did
+            not stop when asked, is never reused (see ``docs/performance.md``).
         trial_name_creator: ``f(trial) -> str``, the trial's display name.
         trial_dirname_creator: ``f(trial) -> str``, its directory name (not a path).
         executor: Where trials run: ``"ray"`` (default: each trial in a Ray actor) or
@@ -178,7 +186,7 @@ class TuneConfig:
     num_samples: int = 1
     max_concurrent_trials: int | None = None
     time_budget_s: float | datetime.timedelta | None = None
-    reuse_actors: bool = False
+    reuse_actors: bool | None = None
     trial_name_creator: Callable[[Trial], str] | None = None
     trial_dirname_creator: Callable[[Trial], str] | None = None
     executor: str | Executor = "ray"
@@ -213,7 +221,7 @@ class TuneConfig:
             )
         if budget is not None and not budget > 0:
             raise ConfigError(f"`time_budget_s` must be > 0 seconds, got {self.time_budget_s!r}")
-        _check_type("reuse_actors", self.reuse_actors, bool, "a bool")
+        _check_type("reuse_actors", self.reuse_actors, bool, "a bool (or None)")
         for name in ("trial_name_creator", "trial_dirname_creator"):
             value = getattr(self, name)
             if value is not None and not callable(value):

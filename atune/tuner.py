@@ -482,7 +482,6 @@ class Tuner:
             from atune.callbacks.progress import CLIReporter
 
             reporter = CLIReporter(metric=tc.metric, mode=tc.mode, total_samples=total)
-        reuse = tc.reuse_actors
         return ExperimentSpec(
             trainable=self._info,
             param_space=self._param_space,
@@ -499,7 +498,7 @@ class Tuner:
             verbose=verbose,
             time_budget_s=tc.time_budget_seconds,
             max_concurrent_trials=tc.max_concurrent_trials or None,
-            reuse_actors=bool(reuse),
+            reuse_actors=tc.reuse_actors,
             trial_name_creator=tc.trial_name_creator,
             trial_dirname_creator=tc.trial_dirname_creator,
             checkpoint_config=rc.checkpoint_config or CheckpointConfig(),

@@ -46,6 +46,7 @@ from atune._engine.searching import SearcherGate
 from atune._engine.sinks import LoggerSink, ProgressSink
 from atune._engine.spec import (
     COMMAND_QUEUE_SIZE,
+    IDLE_WORKER_S,
     MAX_PENDING_TRIALS,
     ExperimentSpec,
 )
@@ -324,7 +325,13 @@ class Controller(SchedulerAPI):
                 self.fail_experiment(exc)
             if self._is_over():
                 return
-            await self.changed.wait()
+            if self.pool.has_idle:
+                # A worker no trial took soon is ended: its resources may be wanted.
+                with anyio.move_on_after(IDLE_WORKER_S):
+                    await self.changed.wait()
+                await self.pool.end_stale()
+            else:
+                await self.changed.wait()
 
     def _is_over(self) -> bool:
         running = self.state.pool.live > 0

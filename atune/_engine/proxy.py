@@ -127,11 +127,11 @@ class TrialProxy:
         if outcome is Outcome.PAUSED:
             self._reusable = await self._pause(handle)
         elif outcome is Outcome.FINISHED:
-            self._reusable = spec.reuse_actors
+            self._reusable = spec.reuses_worker(trial)
         else:
             if spec.checkpoint_config.checkpoint_at_end and spec.class_trainable:
                 await self.save_now()
-            self._reusable = await handle.stop() and spec.reuse_actors
+            self._reusable = await handle.stop() and spec.reuses_worker(trial)
         self._ended_cleanly = True
         return outcome
 
@@ -141,7 +141,7 @@ class TrialProxy:
         if handle is None:
             return
         if self._reusable and not self.engine.stopping:
-            self.engine.pool.give_back(handle)
+            await self.engine.pool.give_back(handle)
         else:
             await self.engine.pool.retire(handle, graceful=self._ended_cleanly)
 

@@ -37,6 +37,12 @@ SLICE_S = 0.0005
 #: made the driver's collections (and so a host's loop lag) several times longer than
 #: 1,024, which reaches the same results/s (benchmarks/loop_lag.py, throughput.py).
 LOGGER_QUEUE_SIZE = 1_024
+#: A worker kept for reuse that no trial took within this many seconds is ended: it
+#: holds its resources, which another experiment on the cluster (or a trial's own Ray
+#: tasks) may be waiting for. Within one experiment the next trial takes it within
+#: milliseconds of the last one ending (a searcher's suggestion included); ending it
+#: later than that only costs a new worker for a trial that was not ready yet.
+IDLE_WORKER_S = 1.0
 #: The progress view's queue: it only needs to keep up, so it drops results beyond.
 PROGRESS_QUEUE_SIZE = 1_024
 #: At most this long between a result and its line in the loggers' files.
@@ -77,7 +83,8 @@ class ExperimentSpec:
     verbose: int = 1
     time_budget_s: float | None = None
     max_concurrent_trials: int | None = None
-    reuse_actors: bool = False
+    #: True/False as set; None (TuneConfig's default): see :meth:`reuses_worker`.
+    reuse_actors: bool | None = False
     trial_name_creator: Callable[[Trial], str] | None = None
     trial_dirname_creator: Callable[[Trial], str] | None = None
     checkpoint_config: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -91,6 +98,18 @@ class ExperimentSpec:
     @property
     def class_trainable(self) -> bool:
         return self.trainable.kind == "class"
+
+    def reuses_worker(self, trial: Any) -> bool:
+        """May ``trial``'s worker run another trial once this one ended cleanly?
+
+        By default (``reuse_actors=None``) a function trainable's process is kept: the
+        next trial calls the function afresh. A class trainable is not (reusing it needs
+        ``reset_config``), nor a trial in a placement group (Ray workers it started may
+        outlive it in the group's bundles).
+        """
+        if self.reuse_actors is not None:
+            return self.reuse_actors
+        return not self.class_trainable and trial.placement_group_factory is None
 
     @property
     def lockstep(self) -> bool:

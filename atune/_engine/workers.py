@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from atune._engine.spec import IDLE_WORKER_S
 from atune._executor._base import Executor, TrialHandle, WorkerSpec
 from atune.errors import AtuneError
 
@@ -13,14 +15,20 @@ __all__ = ["WorkerPool"]
 class WorkerPool:
     """Launches workers through the executor and keeps idle ones for reuse.
 
-    An idle worker still holds its resources in the cluster, so the pool frees all
-    idle workers before it launches a new one.
+    An idle worker still holds its resources in the cluster, which a worker being
+    launched (of this experiment, or of another one on the same cluster) may be
+    waiting for. So the pool frees every idle worker before it launches one, ends a
+    worker given back while a launch is under way, and ends workers no trial took
+    within :data:`~atune._engine.spec.IDLE_WORKER_S` (:meth:`end_stale`).
     """
 
     def __init__(self, executor: Executor, class_trainable: bool) -> None:
         self.executor = executor
         self._class = class_trainable
         self._idle: list[TrialHandle] = []
+        #: When each idle worker was given back (time.monotonic()), by id().
+        self._since: dict[int, float] = {}
+        self._launching = 0
         self.parameters: Any = None  # what executor.put returned for with_parameters
 
     async def acquire(self, spec: WorkerSpec, resources: dict[str, float]) -> TrialHandle:
@@ -33,18 +41,42 @@ class WorkerPool:
         if matching:
             # The trial's own previous worker first: it keeps the trial's Trainable.
             idle = min(matching, key=lambda w: w.name != spec.trial_name)
-            self._idle.remove(idle)
+            self._take(idle)
             try:
                 await idle.reset(spec, self.parameters)
                 return idle
             except AtuneError:
                 self.executor.release(idle)
         await self.drain()
-        return await self.executor.launch(spec, resources, self.parameters)
+        self._launching += 1
+        try:
+            return await self.executor.launch(spec, resources, self.parameters)
+        finally:
+            self._launching -= 1
 
-    def give_back(self, handle: TrialHandle) -> None:
-        """Keep a worker whose trial ended, for the next trial that fits it."""
+    async def give_back(self, handle: TrialHandle) -> None:
+        """Keep a worker whose trial ended, for the next trial that fits it (unless a
+        launch waits, perhaps for the resources this worker holds)."""
+        if self._launching:
+            await self.retire(handle, graceful=True)
+            return
         self._idle.append(handle)
+        self._since[id(handle)] = time.monotonic()
+
+    @property
+    def has_idle(self) -> bool:
+        return bool(self._idle)
+
+    async def end_stale(self) -> None:
+        """End the workers idle for :data:`IDLE_WORKER_S` or longer."""
+        now = time.monotonic()
+        for handle in [h for h in self._idle if now - self._since[id(h)] >= IDLE_WORKER_S]:
+            self._take(handle)
+            await self.retire(handle, graceful=True)
+
+    def _take(self, handle: TrialHandle) -> None:
+        self._idle.remove(handle)
+        self._since.pop(id(handle), None)
 
     async def retire(self, handle: TrialHandle, *, graceful: bool) -> None:
         """End a worker; first let a class trainable kept for reuse run cleanup()."""
@@ -59,6 +91,7 @@ class WorkerPool:
     async def drain(self, *, graceful: bool = True) -> None:
         """End every idle worker (``graceful``: run cleanup() of kept trainables)."""
         idle, self._idle = self._idle, []
+        self._since.clear()
         for handle in idle:
             if graceful:
                 await handle.stop(final=True)

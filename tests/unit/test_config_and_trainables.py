@@ -62,7 +62,7 @@ WRONG_TYPES = [
     (atune.TuneConfig, "num_samples", "10", "an int"),
     (atune.TuneConfig, "max_concurrent_trials", 2.0, "an int"),
     (atune.TuneConfig, "time_budget_s", "5", "a number of seconds or a datetime.timedelta"),
-    (atune.TuneConfig, "reuse_actors", "yes", "a bool"),
+    (atune.TuneConfig, "reuse_actors", "yes", "a bool (or None)"),
     (atune.TuneConfig, "trial_name_creator", "name", "a function of the trial"),
     (atune.TuneConfig, "trial_dirname_creator", 1, "a function of the trial"),
     (atune.TuneConfig, "executor", 3, "'ray', 'local' or an executor object"),
