@@ -141,7 +141,7 @@ class TrialProxy:
         if handle is None:
             return
         if self._reusable and not self.engine.stopping:
-            await self.engine.pool.give_back(handle)
+            self.engine.pool.give_back(handle)
         else:
             await self.engine.pool.retire(handle, graceful=self._ended_cleanly)
 

@@ -15,11 +15,12 @@ __all__ = ["WorkerPool"]
 class WorkerPool:
     """Launches workers through the executor and keeps idle ones for reuse.
 
-    An idle worker still holds its resources in the cluster, which a worker being
-    launched (of this experiment, or of another one on the same cluster) may be
-    waiting for. So the pool frees every idle worker before it launches one, ends a
-    worker given back while a launch is under way, and ends workers no trial took
-    within :data:`~atune._engine.spec.IDLE_WORKER_S` (:meth:`end_stale`).
+    An idle worker still holds its resources in the cluster. The experiment's own
+    launches never wait for them: the pool frees every idle worker before it launches
+    one, and a launch under way was counted against resources free without the idle
+    ones. Another experiment on the cluster (or a trial's own Ray tasks) may wait for
+    them, though, so workers no trial took within
+    :data:`~atune._engine.spec.IDLE_WORKER_S` are ended (:meth:`end_stale`).
     """
 
     def __init__(self, executor: Executor, class_trainable: bool) -> None:
@@ -28,7 +29,6 @@ class WorkerPool:
         self._idle: list[TrialHandle] = []
         #: When each idle worker was given back (time.monotonic()), by id().
         self._since: dict[int, float] = {}
-        self._launching = 0
         self.parameters: Any = None  # what executor.put returned for with_parameters
 
     async def acquire(self, spec: WorkerSpec, resources: dict[str, float]) -> TrialHandle:
@@ -48,18 +48,10 @@ class WorkerPool:
             except AtuneError:
                 self.executor.release(idle)
         await self.drain()
-        self._launching += 1
-        try:
-            return await self.executor.launch(spec, resources, self.parameters)
-        finally:
-            self._launching -= 1
+        return await self.executor.launch(spec, resources, self.parameters)
 
-    async def give_back(self, handle: TrialHandle) -> None:
-        """Keep a worker whose trial ended, for the next trial that fits it (unless a
-        launch waits, perhaps for the resources this worker holds)."""
-        if self._launching:
-            await self.retire(handle, graceful=True)
-            return
+    def give_back(self, handle: TrialHandle) -> None:
+        """Keep a worker whose trial ended, for the next trial that fits it."""
         self._idle.append(handle)
         self._since[id(handle)] = time.monotonic()
 
