@@ -164,10 +164,6 @@ def main(argv: list[str] | None = None) -> int:
         print("--quick: tiny sizes; the figures mean nothing", flush=True)
     logs = Path(tempfile.mkdtemp(prefix="atune-bench-logs-"))
     rows: list[dict[str, Any]] = []
-    for bench in chosen:
-        rows += run_benchmark(bench, args.quick, logs)
-    print("\n" + table(rows))
-    print(f"\nlogs of every run: {logs}")
     report = {
         "machine": machine(),
         "date": started.isoformat(timespec="minutes"),
@@ -175,8 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "rows": rows,
     }
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1))
+    for bench in chosen:
+        rows += run_benchmark(bench, args.quick, logs)
+        if args.out:  # after each benchmark: a later failure loses nothing measured
+            Path(args.out).write_text(json.dumps(report, indent=1))
+    print("\n" + table(rows))
+    print(f"\nlogs of every run: {logs}")
     if args.plots:
         from benchmarks._plots import draw
 

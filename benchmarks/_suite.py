@@ -141,9 +141,9 @@ BENCHMARKS: list[Benchmark] = [
         "Scale: one experiment of many one-result trials; driver memory and time per trial",
         [
             Case(
-                "10,000 trials (Ray Tune: 300)",
+                "10,000 trials (Ray Tune: 100)",
                 "trials",
-                params={"atune": {"count": 10_000}, "raytune": {"count": 300}},
+                params={"atune": {"count": 10_000}, "raytune": {"count": 100}},
                 quick={"atune": {"count": 8}, "raytune": {"count": 8}},
                 figure="trials_per_s",
                 extra=("rss_growth_mb", "max_open_files"),

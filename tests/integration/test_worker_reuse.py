@@ -40,10 +40,11 @@ def fails_once(config):
 
 
 def _fit(trainable, space: dict, storage: str, **tc) -> tune.ResultGrid:
+    tc.setdefault("max_concurrent_trials", 1)
     return tune.Tuner(
         trainable,
         param_space=space,
-        tune_config=tune.TuneConfig(max_concurrent_trials=1, **tc),
+        tune_config=tune.TuneConfig(**tc),
         run_config=tune.RunConfig(storage_path=storage, verbose=0),
     ).fit_sync()
 
@@ -56,6 +57,14 @@ def test_function_trials_share_a_process_and_each_starts_fresh(storage: str) -> 
     for result in grid:
         assert result.metrics["cwd"] == result.path  # each in its own directory
         assert not result.metrics["had_checkpoint"]
+
+
+def test_short_trials_side_by_side_keep_reusing_their_workers(storage: str) -> None:
+    # One-result trials two at a time: each ends while the other's worker may still be
+    # starting, and its worker goes to the next trial all the same.
+    grid = _fit(who, {"x": tune.grid_search(list(range(10)))}, storage, max_concurrent_trials=2)
+    assert not grid.errors
+    assert len({r.metrics["pid"] for r in grid}) <= 3
 
 
 @pytest.mark.parametrize(
