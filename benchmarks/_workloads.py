@@ -52,17 +52,15 @@ def one_result(config: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------ workloads
+def _tight_tuner(lib: Lib, storage: str, trials: int, reports: int) -> Any:
+    """An experiment of ``trials`` :func:`tight_loop` trials of ``reports`` results."""
+    space = {"trial": lib.tune.grid_search(list(range(trials))), "reports": reports}
+    return lib.tuner(tight_loop, {**space, "lib": lib.name}, storage)
+
+
 def throughput(lib: Lib, storage: str, trials: int, reports: int) -> dict[str, Any]:
     """``trials`` trials each reporting ``reports`` results in a tight loop."""
-    tuner = lib.tuner(
-        tight_loop,
-        {
-            "trial": lib.tune.grid_search(list(range(trials))),
-            "reports": reports,
-            "lib": lib.name,
-        },
-        storage,
-    )
+    tuner = _tight_tuner(lib, storage, trials, reports)
     with Clock() as clock:
         grid = lib.fit(tuner)
     assert not grid.errors, grid.errors
@@ -150,15 +148,7 @@ def loop_lag(lib: Lib, storage: str, trials: int, reports: int) -> dict[str, Any
 
     tick = 0.010
     lags: list[float] = []
-    tuner = lib.tuner(
-        tight_loop,
-        {
-            "trial": lib.tune.grid_search(list(range(trials))),
-            "reports": reports,
-            "lib": lib.name,
-        },
-        storage,
-    )
+    tuner = _tight_tuner(lib, storage, trials, reports)
 
     async def ticker() -> None:
         while True:
