@@ -1,8 +1,8 @@
 """The two libraries behind one small interface, so a workload is written once.
 
-Each workload builds its experiment through :class:`Lib`: the trainable calls
-``lib.report``, the experiment is made with ``lib.tuner(...)``, and every setting a
-workload does not name is the library's own default. ``storage_path`` is always given
+Each workload builds its experiment through :class:`Lib`: the experiment is made with
+``lib.tuner(...)``, and every setting a workload does not name is the library's own
+default. ``storage_path`` is always given
 (a fresh directory per run), so neither library writes to ``~/ray_results``.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 LIBS = ("atune", "raytune")
@@ -18,7 +17,7 @@ LABELS = {"atune": "atune", "raytune": "Ray Tune"}
 
 
 class Lib:
-    """One library: its module, its ``report`` and how to make a Tuner."""
+    """One library: its module and how to make a Tuner."""
 
     def __init__(self, name: str) -> None:
         if name not in LIBS:
@@ -29,7 +28,6 @@ class Lib:
         else:
             from ray import tune
         self.tune = tune
-        self.report: Callable[..., None] = tune.report
 
     @property
     def version(self) -> str:
@@ -64,14 +62,6 @@ class Lib:
 
     def callback_base(self) -> type:
         return self.tune.Callback
-
-
-def trial_count(grid: Any) -> int:
-    return len(grid)
-
-
-def grid_errors(grid: Any) -> list[Any]:
-    return list(grid.errors)
 
 
 def rss_mb() -> float:

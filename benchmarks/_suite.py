@@ -21,7 +21,6 @@ FIGURES: dict[str, tuple[str, bool]] = {
     "lag_p99_ms": ("ms", False),
     "lag_max_ms": ("ms", False),
     "rss_growth_mb": ("MB", False),
-    "ms_per_trial_last": ("ms/trial", False),
 }
 
 

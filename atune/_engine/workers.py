@@ -26,9 +26,8 @@ class WorkerPool:
     def __init__(self, executor: Executor, class_trainable: bool) -> None:
         self.executor = executor
         self._class = class_trainable
-        self._idle: list[TrialHandle] = []
-        #: When each idle worker was given back (time.monotonic()), by id().
-        self._since: dict[int, float] = {}
+        #: Idle workers, oldest first, and when each was given back (time.monotonic()).
+        self._idle: dict[TrialHandle, float] = {}
         self.parameters: Any = None  # what executor.put returned for with_parameters
 
     async def acquire(self, spec: WorkerSpec, resources: dict[str, float]) -> TrialHandle:
@@ -41,7 +40,7 @@ class WorkerPool:
         if matching:
             # The trial's own previous worker first: it keeps the trial's Trainable.
             idle = min(matching, key=lambda w: w.name != spec.trial_name)
-            self._take(idle)
+            del self._idle[idle]
             try:
                 await idle.reset(spec, self.parameters)
                 return idle
@@ -52,8 +51,7 @@ class WorkerPool:
 
     def give_back(self, handle: TrialHandle) -> None:
         """Keep a worker whose trial ended, for the next trial that fits it."""
-        self._idle.append(handle)
-        self._since[id(handle)] = time.monotonic()
+        self._idle[handle] = time.monotonic()
 
     @property
     def has_idle(self) -> bool:
@@ -62,13 +60,9 @@ class WorkerPool:
     async def end_stale(self) -> None:
         """End the workers idle for :data:`IDLE_WORKER_S` or longer."""
         now = time.monotonic()
-        for handle in [h for h in self._idle if now - self._since[id(h)] >= IDLE_WORKER_S]:
-            self._take(handle)
+        for handle in [h for h, since in self._idle.items() if now - since >= IDLE_WORKER_S]:
+            del self._idle[handle]
             await self.retire(handle, graceful=True)
-
-    def _take(self, handle: TrialHandle) -> None:
-        self._idle.remove(handle)
-        self._since.pop(id(handle), None)
 
     async def retire(self, handle: TrialHandle, *, graceful: bool) -> None:
         """End a worker; first let a class trainable kept for reuse run cleanup()."""
@@ -82,8 +76,7 @@ class WorkerPool:
 
     async def drain(self, *, graceful: bool = True) -> None:
         """End every idle worker (``graceful``: run cleanup() of kept trainables)."""
-        idle, self._idle = self._idle, []
-        self._since.clear()
+        idle, self._idle = list(self._idle), {}
         for handle in idle:
             if graceful:
                 await handle.stop(final=True)
