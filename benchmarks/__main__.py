@@ -6,7 +6,7 @@ other; the suite prints both figures and the ratio as it goes, then one Markdown
 of everything. The figures are written to ``--out`` (JSON), and ``--plots DIR`` draws
 them (PNG).
 
-    python -m benchmarks                    # everything (over 35 minutes on 2 cores)
+    python -m benchmarks                    # everything (over half an hour on 2 cores)
     python -m benchmarks throughput paced   # some
     python -m benchmarks --quick            # each benchmark's first case, tiny: proves it works
     python -m benchmarks --list             # what there is
